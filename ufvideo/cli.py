@@ -1,0 +1,146 @@
+"""The `ufvideo` command: one subcommand per step, each a thin wrapper around that step's `run(cfg)`.
+
+Every step takes `--profile`, an optional `--config FILE` and trailing `dotted.key=value` overrides, resolved by
+`ufvideo.config.load_section`, so the CLI, DVC and KFP faces all build the same typed config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ufvideo.config import PROFILES, ConfigError, load_profile, load_section
+
+
+def _add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
+    parser.add_argument("--profile", default="tiny", choices=PROFILES, help="shipped profile whose section is the base")
+    if config:
+        parser.add_argument("--config", default=None, help="YAML file with this step's section (or a whole profile)")
+    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. seed=3")
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from ufvideo.data.synthetic import SynthConfig, run
+
+    values = {"out": args.out, "seed": args.seed, "videos": args.videos}
+    cfg = load_section(
+        SynthConfig, "synth", profile=args.profile, config_file=args.config, overrides=args.overrides, values=values
+    )
+    manifest = run(cfg)
+    print(f"synthetic dataset: {manifest['records']} records in {cfg.out} (digest {manifest['digest'][:12]})")
+    _print_counts(manifest["counts"]["by_split_task"])
+    return 0
+
+
+def _cmd_curate(args: argparse.Namespace) -> int:
+    from ufvideo.data.curate import CurateConfig, run
+
+    cfg = load_section(
+        CurateConfig,
+        "curate",
+        profile=args.profile,
+        config_file=args.config,
+        overrides=args.overrides,
+        values={"out": args.out},
+    )
+    manifest = run(cfg)
+    print(f"curated dataset: {manifest['records']} records in {cfg.out} (digest {manifest['digest'][:12]})")
+    _print_counts(manifest["counts"]["by_split_task"])
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ufvideo.data.shards import validate_dir
+
+    report = validate_dir(args.dir)
+    for error in report.errors:
+        print(f"error: {error}", file=sys.stderr)
+    print(f"{args.dir}: {report.records} valid records")
+    _print_counts({"all": dict(report.by_task)}, splits=dict(report.by_split))
+    if not report.ok:
+        print(f"INVALID: {len(report.errors)} error(s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_counts(by_split_task: dict[str, dict[str, int]], splits: dict[str, int] | None = None) -> None:
+    for split, counts in by_split_task.items():
+        total = sum(counts.values())
+        print(f"  {split}: {total} records")
+        for task, n in sorted(counts.items()):
+            print(f"    {task:<10} {n}")
+    for split, n in sorted((splits or {}).items()):
+        print(f"  split {split}: {n}")
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    data = load_profile(args.profile, args.overrides)
+    if args.section:
+        if args.section not in data:
+            raise ConfigError(f"profile {args.profile!r} has no section {args.section!r}; has: {', '.join(data)}")
+        data = data[args.section]
+    print(json.dumps(data, indent=2, sort_keys=True))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from ufvideo.demo import run
+
+    result = run(Path(args.workdir), profile=args.profile, overrides=args.overrides)
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ufvideo", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    groups = parser.add_subparsers(dest="group", required=True)
+
+    data = groups.add_parser("data", help="synthetic data, curation, validation").add_subparsers(
+        dest="cmd", required=True
+    )
+    synth = data.add_parser("synth", help="generate the synthetic dataset (real mp4 files + curated records)")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--seed", type=int, default=None)
+    synth.add_argument("--videos", type=int, default=None)
+    _add_common(synth)
+    synth.set_defaults(func=_cmd_synth)
+    curate = data.add_parser("curate", help="combine curated inputs per a mixture recipe")
+    curate.add_argument("--out", required=True)
+    _add_common(curate)
+    curate.set_defaults(func=_cmd_curate)
+    validate = data.add_parser("validate", help="check a curated directory; non-zero exit on any invalid record")
+    validate.add_argument("dir")
+    validate.set_defaults(func=_cmd_validate)
+
+    config = groups.add_parser("config", help="inspect shipped profiles").add_subparsers(dest="cmd", required=True)
+    show = config.add_parser("show", help="print a profile (or one section) with overrides applied")
+    show.add_argument("--section", default=None)
+    _add_common(show, config=False)
+    show.set_defaults(func=_cmd_config_show)
+
+    demo = groups.add_parser("demo", help="run the main job end to end on the embedded default")
+    demo.add_argument("--workdir", default="runs/demo")
+    _add_common(demo, config=False)
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        print(f"ufvideo: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
