@@ -49,13 +49,13 @@ def run(workdir: Path, profile: str = "tiny", overrides: Sequence[str] = ()) -> 
         if not os.path.isabs(spec.path):
             spec.path = str(workdir / spec.path)
 
-    with tracking.start_run("pipeline", params={"profile": profile}) as parent:
-        summary["pipeline_run_id"] = parent.info.run_id
-        with tracking.start_run("synth", params=to_dict(synth_cfg), nested=True):
+    with tracking.pipeline_run("demo", tags={"ufvideo.profile": profile}) as pipeline_run_id:
+        summary["pipeline_run_id"] = pipeline_run_id
+        with tracking.start_run("synth", params=to_dict(synth_cfg)):
             manifest = synthetic.run(synth_cfg)
             tracking.log_metrics({"records": manifest["records"]})
         summary["synth"] = {"path": synth_cfg.out, "records": manifest["records"], "digest": manifest["digest"]}
-        with tracking.start_run("curate", params=to_dict(curate_cfg), nested=True, data_digest=manifest["digest"]):
+        with tracking.start_run("curate", params=to_dict(curate_cfg), data_digest=manifest["digest"]):
             curated = curate.run(curate_cfg)
             tracking.log_metrics({"records": curated["records"], "rejects": curated["rejects"]["total"]})
         summary["curate"] = {
