@@ -1,0 +1,75 @@
+"""The `ufvideo` command as a user runs it: synth -> validate -> curate, error exits, and the demo job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ufvideo.cli import main
+from ufvideo.data.schema import TASKS
+from ufvideo.data.shards import read_manifest
+
+
+def test_synth_validate_curate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    synth = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(synth), "--seed", "1", "--videos", "8"]) == 0
+    assert main(["data", "validate", str(synth)]) == 0
+    out = capsys.readouterr().out
+    for task in TASKS:
+        assert f"    {task:<10} " in out, f"no {task} records reported"
+    manifest = read_manifest(synth)
+    assert set(manifest["counts"]["by_task"]) == set(TASKS)
+    assert set(manifest["counts"]["by_split"]) == {"train", "test"}
+
+    mixture = tmp_path / "mix.yaml"
+    mixture.write_text(f"sources:\n  - {{name: synthetic, path: {synth}, split: train, repeat: 2}}\n")
+    curated = tmp_path / "curated"
+    assert main(["data", "curate", "--config", str(mixture), "--out", str(curated), "seed=7"]) == 0
+    result = read_manifest(curated)
+    assert result["records"] == 2 * manifest["counts"]["by_split"]["train"]
+    assert result["recipe"]["seed"] == 7
+    assert main(["data", "validate", str(curated)]) == 0
+
+
+def test_validate_fails_on_an_invalid_record(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    synth = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(synth), "--videos", "2"]) == 0
+    shard = synth / read_manifest(synth)["shards"][0]["path"]
+    lines = shard.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["task"] = "bogus"
+    lines[0] = json.dumps(record)
+    shard.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["data", "validate", str(synth)]) == 1
+    err = capsys.readouterr().err
+    assert f"{shard}:1 (id {record['id']}): field 'task': unknown task 'bogus'" in err
+    assert "INVALID" in err
+
+
+def test_config_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["data", "synth", "--out", str(tmp_path / "s"), "colour=red"]) == 2
+    assert "colour: unknown key" in capsys.readouterr().err
+    assert main(["config", "show", "--section", "curate", "curate.seed=11"]) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] == 11
+
+
+def test_demo_runs_every_step_and_tracks_it(tmp_path: Path, mlflow_tracking: str) -> None:
+    import mlflow
+
+    assert main(["demo", "--workdir", str(tmp_path / "demo"), "synth.videos=4"]) == 0
+    client = mlflow.MlflowClient(mlflow_tracking)
+    runs = client.search_runs(client.get_experiment_by_name("ufvideo").experiment_id)
+    by_name = {run.info.run_name: run for run in runs}
+    assert {"demo", "synth", "curate"} <= set(by_name)
+    parent = by_name["demo"].info.run_id
+    for step in ("synth", "curate"):
+        assert by_name[step].data.tags["mlflow.parentRunId"] == parent
+        assert by_name[step].info.status == "FINISHED"
+    assert by_name["synth"].data.params["videos"] == "4"
+    curated = read_manifest(tmp_path / "demo" / "data" / "curated")
+    synth = read_manifest(tmp_path / "demo" / "data" / "synth")
+    assert by_name["curate"].data.tags["ufvideo.data_digest"] == synth["digest"]
+    assert by_name["curate"].data.metrics["records"] == curated["records"]
