@@ -323,18 +323,32 @@ def load_clip(
     """
     resolved = resolve_source(source, root)
     info = probe(resolved, fps_hint=fps_hint)
+    indices = clip_indices(info, num_samples, clip, short_clip)
+    frames = pad_frames(read_frames(resolved, indices, backend=backend, size=size), num_samples)
+    return Clip(frames, indices, info)
+
+
+def clip_indices(
+    info: VideoInfo,
+    num_samples: int,
+    clip: Sequence[float | None] | None = None,
+    short_clip: Literal["pad", "repeat"] = "pad",
+) -> list[int]:
+    """The absolute frame indices `load_clip` reads (fewer than `num_samples` only when padding a short clip)."""
     first, last = (0, info.num_frames - 1) if clip is None else clip_frame_range(info, clip[0], clip[1])
     if short_clip not in ("pad", "repeat"):
         raise ValueError(f"short_clip must be 'pad' or 'repeat', got {short_clip!r}")
     if last - first + 1 < num_samples and short_clip == "pad":
-        indices = list(range(first, last + 1))
-    else:
-        indices = [first + k for k in segment_middle_indices(last - first + 1, num_samples)]
-    frames = read_frames(resolved, indices, backend=backend, size=size)
-    if len(indices) < num_samples:
-        pad = np.zeros((num_samples - len(indices), *frames.shape[1:]), dtype=np.uint8)
-        frames = np.concatenate([frames, pad])
-    return Clip(frames, indices, info)
+        return list(range(first, last + 1))
+    return [first + k for k in segment_middle_indices(last - first + 1, num_samples)]
+
+
+def pad_frames(frames: np.ndarray, num_samples: int) -> np.ndarray:
+    """Append black frames up to `num_samples` (MODEL.md 1.3: short clips are padded, never stretched)."""
+    if len(frames) >= num_samples:
+        return frames
+    pad = np.zeros((num_samples - len(frames), *frames.shape[1:]), dtype=np.uint8)
+    return np.concatenate([frames, pad])
 
 
 def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int, crf: int = 18) -> None:
