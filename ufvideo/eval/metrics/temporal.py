@@ -1,0 +1,99 @@
+"""Temporal grounding metrics: tIoU, recall at an IoU threshold and the Charades-STA / PixTRQA summary.
+
+Follows UFVideo's `eval_video_TVG.py` (strict ">" hits, unparsed or [0, 0] spans score IoU 0 but stay in
+the denominator, mIoU as a fraction); `strict=False` and `order_spans=True` give the lmms-eval convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+Span = tuple[float, float]
+
+
+def temporal_iou(pred: Sequence[float], gt: Sequence[float]) -> float:
+    """IoU over the hull with endpoints used as given (not sorted or clipped), as the UFVideo script.
+
+    Disjoint, touching, zero-length and reversed predictions give 0. Where the hull is empty or negative
+    (e.g. pred == gt == [t, t]) the official script divides by zero; we return 0.0 instead.
+    """
+    p0, p1 = float(pred[0]), float(pred[1])
+    g0, g1 = float(gt[0]), float(gt[1])
+    inter = max(min(p1, g1) - max(p0, g0), 0.0)
+    hull = max(p1, g1) - min(p0, g0)
+    if hull <= 0:
+        return 0.0
+    return max(0.0, inter / hull)
+
+
+def recall_at_iou(ious: Iterable[float], threshold: float, strict: bool = True) -> float:
+    """Fraction of IoUs above `threshold`: IoU > threshold when strict (UFVideo), >= otherwise (lmms-eval)."""
+    values = np.asarray(list(ious), dtype=np.float64)
+    if values.size == 0:
+        raise ValueError("recall_at_iou: no IoU values (the official script divides by zero here)")
+    hits = values > threshold if strict else values >= threshold
+    return float(np.count_nonzero(hits) / values.size)
+
+
+def mean_iou(ious: Iterable[float]) -> float:
+    """Mean IoU as a fraction in [0, 1]; the sum over N, exactly as `sum / N` in the official script."""
+    values = [float(v) for v in ious]
+    if not values:
+        raise ValueError("mean_iou: no IoU values (the official script divides by zero here)")
+    return sum(values) / len(values)
+
+
+def _is_invalid(span: Sequence[float] | None) -> bool:
+    return span is None or (float(span[0]) == 0.0 and float(span[1]) == 0.0)
+
+
+def span_ious(
+    preds: Sequence[Sequence[float] | None],
+    gts: Sequence[Sequence[float]],
+    duration: Sequence[float] | None = None,
+    order_spans: bool = False,
+) -> list[float]:
+    """Per-sample IoU, with an unparsed (None) or [0, 0] prediction scoring 0 as the UFVideo script skips it.
+
+    `duration` (seconds per sample) rescales relative spans as the script does before the IoU; it changes
+    values only by float rounding. `order_spans` swaps reversed predictions, as lmms-eval does.
+    """
+    if len(preds) != len(gts):
+        raise ValueError(f"span_ious: {len(preds)} predictions for {len(gts)} ground-truth spans")
+    if duration is not None and len(duration) != len(gts):
+        raise ValueError(f"span_ious: {len(duration)} durations for {len(gts)} samples")
+    ious = []
+    for i, (pred, gt) in enumerate(zip(preds, gts)):
+        scale = 1.0 if duration is None else float(duration[i])
+        if _is_invalid(pred):
+            ious.append(0.0)
+            continue
+        p = [float(pred[0]) * scale, float(pred[1]) * scale]
+        if _is_invalid(p):
+            ious.append(0.0)
+            continue
+        if order_spans and p[0] > p[1]:
+            p = [p[1], p[0]]
+        ious.append(temporal_iou(p, [float(gt[0]) * scale, float(gt[1]) * scale]))
+    return ious
+
+
+def grounding_scores(
+    preds: Sequence[Sequence[float] | None],
+    gts: Sequence[Sequence[float]],
+    thresholds: Sequence[float] = (0.3, 0.5, 0.7),
+    strict: bool = True,
+    duration: Sequence[float] | None = None,
+    order_spans: bool = False,
+) -> dict[str, float | str]:
+    """Charades-STA / PixTRQA summary: `R@m` in percent per threshold and `mIoU` as a fraction.
+
+    The `convention` entry names the hit rule used, since strict and inclusive differ on exact ties.
+    """
+    ious = span_ious(preds, gts, duration=duration, order_spans=order_spans)
+    scores: dict[str, float | str] = {f"R@{m:g}": 100.0 * recall_at_iou(ious, m, strict=strict) for m in thresholds}
+    scores["mIoU"] = mean_iou(ious)
+    scores["convention"] = "IoU > m (UFVideo)" if strict else "IoU >= m (lmms-eval)"
+    return scores
