@@ -73,3 +73,13 @@ def test_demo_runs_every_step_and_tracks_it(tmp_path: Path, mlflow_tracking: str
     synth = read_manifest(tmp_path / "demo" / "data" / "synth")
     assert by_name["curate"].data.tags["ufvideo.data_digest"] == synth["digest"]
     assert by_name["curate"].data.metrics["records"] == curated["records"]
+
+
+def test_model_convert_passes_its_arguments_through(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["model", "convert", "--help"])
+    assert info.value.code == 0
+    assert "--src" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "validate", str(tmp_path), "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -95,6 +95,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_convert(args: argparse.Namespace) -> int:
+    from ufvideo.model.convert import main as convert_main
+
+    return convert_main(args.extra + args.rest)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ufvideo", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -117,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("dir")
     validate.set_defaults(func=_cmd_validate)
 
+    model = groups.add_parser("model", help="model checkpoints").add_subparsers(dest="cmd", required=True)
+    convert = model.add_parser(
+        "convert", add_help=False, help="map a released UFVideo-7B / VideoRefer-7B checkpoint onto ours"
+    )
+    convert.add_argument("rest", nargs=argparse.REMAINDER, help="--src DIR --out DIR [--sam sam2_hiera_large.pt]")
+    convert.set_defaults(func=_cmd_model_convert, passthrough=True)
+
     config = groups.add_parser("config", help="inspect shipped profiles").add_subparsers(dest="cmd", required=True)
     show = config.add_parser("show", help="print a profile (or one section) with overrides applied")
     show.add_argument("--section", default=None)
@@ -131,7 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.extra = extra
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
