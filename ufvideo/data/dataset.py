@@ -62,46 +62,75 @@ def load_example(
     SAM frames are frames where at least one target has a mask; in training `num_sam_frames` of them are drawn
     (4 in UFVideo), and each (object, frame) keeps its explicit pairing: `targets[o][p]` is object o on SAM frame p.
     """
-    rid = record.get("id", "<no id>")
-    source = resolve_source(record["video"], root)
-    info = probe(source, fps_hint=record.get("fps"))
-    llm = clip_indices(info, settings.num_frames, record.get("clip"))
-    regions = record.get("regions") or []
     targets = record.get("targets") or []
-    key_idx = sorted({k for region in regions for k in _frame_keys(region, with_mask_only=False)})
     sam_idx = sorted({k for target in targets for k in _frame_keys(target, with_mask_only=True)})
     if settings.num_sam_frames is not None and len(sam_idx) > settings.num_sam_frames:
         sam_idx = sorted((rng or random.Random(0)).sample(sam_idx, settings.num_sam_frames))
+    example = gather_inputs(
+        record["video"],
+        root,
+        settings.num_frames,
+        record_id=record.get("id", "<no id>"),
+        clip=record.get("clip"),
+        fps=record.get("fps"),
+        regions=record.get("regions"),
+        sam_frame_indices=sam_idx,
+        targets=targets or None,
+    )
+    example.update(task=record.get("task"), conversation=record["conversations"])
+    example["region_mode"] = record.get("region_mode", "multi")
+    return example
+
+
+def gather_inputs(
+    video: str | list[str],
+    root: str | Path | None,
+    num_frames: int,
+    *,
+    record_id: str,
+    clip: Sequence[float | None] | None = None,
+    fps: float | None = None,
+    regions: Sequence[Mapping[Any, Any]] | None = None,
+    sam_frame_indices: Sequence[int] = (),
+    targets: Sequence[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Decode once: the LLM frames, the key frames of `regions` ({frame: RLE}) and the SAM frames (+ targets).
+
+    Shared by training (`load_example`) and inference, so both see frames and masks the same way.
+    """
+    source = resolve_source(video, root)
+    info = probe(source, fps_hint=fps)
+    llm = clip_indices(info, num_frames, clip)
+    regions = list(regions or [])
+    sam_idx = [int(k) for k in sam_frame_indices]
+    key_idx = sorted({int(k) for region in regions for k in region})
     wanted = list(dict.fromkeys(llm + key_idx + sam_idx))
     try:
         frames = dict(zip(wanted, read_frames(source, wanted), strict=True))
     except (IndexError, FileNotFoundError) as exc:
-        raise RecordError(str(source), 0, "video", str(exc), rid) from exc
+        raise RecordError(str(source), 0, "video", str(exc), record_id) from exc
     example: dict[str, Any] = {
-        "id": rid,
-        "task": record.get("task"),
-        "conversation": record["conversations"],
-        "video": pad_frames(np.stack([frames[i] for i in llm]), settings.num_frames),
+        "id": record_id,
+        "video": pad_frames(np.stack([frames[i] for i in llm]), num_frames),
         "frame_indices": llm,
+        "duration": info.duration,
         "regions": None,
         "key_frames": None,
         "targets": None,
-        "sam_frames": None,
+        "sam_frames": np.stack([frames[k] for k in sam_idx]) if sam_idx else None,
         "sam_frame_indices": sam_idx,
-        "region_mode": record.get("region_mode", "multi"),
     }
     if regions:
         pos = {k: p for p, k in enumerate(key_idx)}
         example["key_frames"] = np.stack([frames[k] for k in key_idx])
         example["regions"] = [
-            {pos[int(k)]: _decode(rle, frames[int(k)], f"{rid}: regions[{o}][{k}]") for k, rle in region.items()}
+            {pos[int(k)]: _decode(rle, frames[int(k)], f"{record_id}: regions[{o}][{k}]") for k, rle in region.items()}
             for o, region in enumerate(regions)
         ]
     if targets:
-        example["sam_frames"] = np.stack([frames[k] for k in sam_idx])
         example["targets"] = [
-            {p: _target_mask(target, k, frames[k], f"{rid}: targets[{o}][{k}]") for p, k in enumerate(sam_idx)}
-            for o, target in enumerate(targets)
+            {p: _target_mask(t, k, frames[k], f"{record_id}: targets[{o}][{k}]") for p, k in enumerate(sam_idx)}
+            for o, t in enumerate(targets)
         ]
     return example
 
