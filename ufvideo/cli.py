@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(show, config=False)
     show.set_defaults(func=_cmd_config_show)
 
+    from ufvideo.registry.commands import add_parser as add_registry_parser
+
+    add_registry_parser(groups)
+
     demo = groups.add_parser("demo", help="run the main job end to end on the embedded default")
     demo.add_argument("--workdir", default="runs/demo")
     _add_common(demo, config=False)

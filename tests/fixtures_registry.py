@@ -1,0 +1,79 @@
+"""An MLflow server whose artifact root is a bucket on the moto S3 server, for the registry tests.
+
+Client-side artifact access (`--default-artifact-root s3://...` + `--no-serve-artifacts`), as in production:
+model files go straight from the client to S3 and the tracking server only stores metadata, so the tests exercise
+the same path a registered version is loaded through (`models:/NAME@champion` downloads from S3 directly).
+The clients find moto through `MLFLOW_S3_ENDPOINT_URL` (MLflow) and `AWS_ENDPOINT_URL` (boto3, set by `moto_server`).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.fixtures_servers import _command, _free_port, _launch, _stop
+
+__all__ = ["mlflow_s3_server", "mlflow_s3_tracking", "registry_name"]
+
+
+@pytest.fixture(scope="session")
+def mlflow_s3_server(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """`mlflow server` on sqlite with artifacts in a fresh moto bucket; yields (tracking URI, artifact root)."""
+    import boto3
+
+    bucket = f"mlflow-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
+    artifact_root = f"s3://{bucket}/artifacts"
+    root = tmp_path_factory.mktemp("mlflow_s3")
+    port = _free_port()
+    uri = f"http://127.0.0.1:{port}"
+    env = dict(os.environ)
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # otherwise 7 job-runner processes, 2.4 GB RSS
+    env["MLFLOW_S3_ENDPOINT_URL"] = moto_server
+    cmd = [
+        *_command("mlflow", ["mlflow"]),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--default-artifact-root",
+        artifact_root,
+        "--no-serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    proc = _launch("mlflow server (S3 artifacts)", cmd, f"{uri}/health", root / "mlflow_server.log", env, timeout=90)
+    try:
+        yield uri, artifact_root
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def mlflow_s3_tracking(
+    mlflow_s3_server: tuple[str, str],
+    mlflow_isolated: None,
+    moto_server: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> str:
+    """Point this test at the S3-backed server, with a private checkpoint cache; yields the artifact root."""
+    uri, artifact_root = mlflow_s3_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", moto_server)
+    monkeypatch.setenv("UFVIDEO_CHECKPOINT_CACHE", str(tmp_path_factory.mktemp("ckpt_cache")))
+    monkeypatch.setenv("UFVIDEO_GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    monkeypatch.delenv("UFVIDEO_MODEL_NAME", raising=False)
+    return artifact_root
+
+
+@pytest.fixture
+def registry_name() -> str:
+    """A model name of its own per test: the server lives for the whole session."""
+    return f"ufvideo-test-{uuid.uuid4().hex[:8]}"
