@@ -83,3 +83,27 @@ def test_model_convert_passes_its_arguments_through(tmp_path: Path, capsys: pyte
     with pytest.raises(SystemExit):
         main(["data", "validate", str(tmp_path), "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_eval_command_on_the_synthetic_test_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mlflow_isolated: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ufvideo.checkpoint import write_info
+    from ufvideo.data.synthetic import corpus_texts
+    from ufvideo.model import ufvideo_tiny
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    synth = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(synth), "--videos", "4"]) == 0
+    model, processor = ufvideo_tiny(corpus=corpus_texts())
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt, processor=processor)
+    write_info(ckpt, profile="tiny", stage=2, data_digest="x")
+    out = tmp_path / "eval"
+    argv = ["eval", "--checkpoint", str(ckpt), "--data-root", str(synth), "--out", str(out), "max_samples=6"]
+    assert main([*argv, "max_new_tokens=8", "report=false"]) == 0
+    printed = capsys.readouterr().out
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["benchmark"] == "synthetic" and doc["num_samples"] == 6
+    assert f"synthetic: 6 samples -> {out}/metrics.json" in printed
+    assert set(doc) == {"benchmark", "checkpoint", "metrics", "aggregation", "num_samples", "published", "notes"}

@@ -95,6 +95,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ufvideo.eval.run import EvalConfig, run
+
+    values = {"benchmark": args.benchmark, "checkpoint": args.checkpoint, "data_root": args.data_root, "out": args.out}
+    cfg = load_section(
+        EvalConfig, "eval", profile=args.profile, config_file=args.config, overrides=args.overrides, values=values
+    )
+    result = run(cfg)
+    if "metrics" not in result:  # a torchrun rank other than 0: its predictions are merged by rank 0
+        print(f"rank {result.get('rank')}: predicted {result.get('predicted')} samples")
+        return 0
+    print(f"{result['benchmark']}: {result['num_samples']} samples -> {cfg.out}/metrics.json")
+    for name, value in result["metrics"].items():
+        print(f"  {name:<28} {'not computed' if value is None else f'{value:.2f}'}")
+    return 0
+
+
 def _cmd_model_convert(args: argparse.Namespace) -> int:
     from ufvideo.model.convert import main as convert_main
 
@@ -135,6 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--section", default=None)
     _add_common(show, config=False)
     show.set_defaults(func=_cmd_config_show)
+
+    evaluate = groups.add_parser("eval", help="evaluate a checkpoint on a benchmark; writes metrics.json + report")
+    evaluate.add_argument("--benchmark", default=None, help="registry name, e.g. synthetic, mvbench, mevis_valid_u")
+    evaluate.add_argument("--checkpoint", default=None, help="checkpoint directory or s3:// URI")
+    evaluate.add_argument("--data-root", dest="data_root", default=None, help="benchmark data root")
+    evaluate.add_argument("--out", default=None, help="output directory")
+    _add_common(evaluate)
+    evaluate.set_defaults(func=_cmd_eval)
 
     from ufvideo.registry.commands import add_parser as add_registry_parser
 

@@ -1,0 +1,306 @@
+"""`run(EvalConfig)`: load a benchmark, run inference (resumable), parse and score, then write `metrics.json`,
+the predictions JSONL, mask PNGs / submission zip and the report, and log the metrics to MLflow.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from ufvideo.eval.judge import DEFAULT_PROMPT, Judge, JudgeConfig
+from ufvideo.eval.registry import AGGREGATIONS, Benchmark, ScoreContext, get_benchmark, parse_prediction
+from ufvideo.eval.types import Prediction, Sample
+from ufvideo.files import atomic_write, read_json, write_json
+
+log = logging.getLogger(__name__)
+
+METRICS_FILE, DETAILS_FILE, PREDICTIONS_FILE = "metrics.json", "details.json", "predictions.jsonl"
+PROGRESS_FILE, SUBMISSION_FILE, MASKS_DIR = "progress.json", "submission.zip", "masks"
+DONE_FILE = "done.json"
+
+PredictFn = Callable[..., Iterable[Prediction]]
+LoadModelFn = Callable[["EvalConfig"], tuple[Any, Any]]
+
+
+@dataclass
+class EvalConfig:
+    """One evaluation. `split` None = the benchmark's default; `max_samples` None = all.
+
+    aggregation: "per_expression" (official toolkits) or "frame_pooled" (UFVideo's scripts) for J/F.
+    strict_parsing: the answer parsers' strict mode (no fallbacks) instead of the public parsers.
+    judge_*: the judge endpoint; empty base URL/model fall back to the UFVIDEO_JUDGE_* environment variables.
+    mask_mode / max_new_tokens: passed to inference when its `predict` accepts them.
+    """
+
+    benchmark: str = "synthetic"
+    checkpoint: str = ""
+    data_root: str = "data"
+    out: str = "runs/eval"
+    split: str | None = None
+    batch_size: int = 1
+    max_samples: int | None = None
+    aggregation: str = "per_expression"
+    strict_parsing: bool = False
+    mask_mode: str | None = None
+    max_new_tokens: int = 128
+    device: str = "cpu"
+    judge_base_url: str = ""
+    judge_model: str = ""
+    judge_prompt: str = DEFAULT_PROMPT
+    judge_cache: str | None = None
+    write_masks: bool = True
+    resume: bool = True
+    report: bool = True
+    track: bool = True
+    rank_timeout: float = 6 * 3600.0  # how long rank 0 waits for the other torchrun ranks' predictions
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"eval.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ValueError(f"eval.max_samples must be >= 1 or null, got {self.max_samples}")
+        if self.aggregation not in AGGREGATIONS:
+            raise ValueError(f"eval.aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+
+
+def make_judge(cfg: EvalConfig) -> Judge | None:
+    """The judge named by the config (else the environment), caching under `<out>/judge_cache` by default."""
+    cache = cfg.judge_cache or str(Path(cfg.out) / "judge_cache")
+    overrides = {"prompt_version": cfg.judge_prompt, "cache_dir": cache}
+    if cfg.judge_base_url and cfg.judge_model:
+        jc = JudgeConfig(base_url=cfg.judge_base_url, model=cfg.judge_model, **overrides)
+    else:
+        jc = JudgeConfig.from_env(**overrides)
+    return None if jc is None else Judge(jc)
+
+
+def load_model(cfg: EvalConfig) -> tuple[Any, Any]:
+    """Model and processor from the checkpoint (local or s3://, fetched once into the checkpoint cache)."""
+    from ufvideo.checkpoint import materialize
+    from ufvideo.model import load_pretrained
+
+    device = cfg.device
+    if device == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun rank
+        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    return load_pretrained(materialize(cfg.checkpoint), device=device)
+
+
+def _default_predict(model: Any, processor: Any, samples: list[Sample], batch_size: int, **kw: Any) -> Iterable:
+    from ufvideo.eval.inference import predict  # the model side; imported only when inference really runs
+
+    return predict(model, processor, samples, batch_size, **kw)
+
+
+def _predict_kwargs(fn: PredictFn, cfg: EvalConfig) -> dict[str, Any]:
+    wanted = {"mask_mode": cfg.mask_mode, "max_new_tokens": cfg.max_new_tokens}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return wanted
+    return {k: v for k, v in wanted.items() if k in params}
+
+
+def _checkpoint_ref(uri: str) -> dict[str, str]:
+    if not uri:
+        return {"uri": "", "digest": ""}
+    from ufvideo.checkpoint import checkpoint_digest
+
+    return {"uri": uri, "digest": checkpoint_digest(uri)}
+
+
+def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dict[str, str]) -> dict[str, Any]:
+    return {"benchmark": bench.name, "split": split, "checkpoint": checkpoint["digest"], "strict": cfg.strict_parsing}
+
+
+def _rank() -> tuple[int, int]:
+    """(rank, world size) from the torchrun environment; (0, 1) when run as a single process."""
+    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    if not 0 <= rank < world:
+        raise ValueError(f"RANK={rank} is outside WORLD_SIZE={world}")
+    return rank, world
+
+
+def _rank_file(name: str, rank: int, world: int) -> str:
+    """Each rank keeps its own predictions/progress files, so ranks never write the same file."""
+    if world == 1:
+        return name
+    stem, dot, ext = name.partition(".")
+    return f"{stem}.rank{rank}{dot}{ext}"
+
+
+def _wait_for_ranks(out: Path, world: int, key: dict[str, Any], timeout: float) -> dict[str, dict[str, Any]]:
+    """Rank 0 waits for every rank's done-marker (same run key), then merges all ranks' rows."""
+    deadline = time.monotonic() + timeout
+    markers = [out / _rank_file(DONE_FILE, r, world) for r in range(world)]
+    while not all(m.is_file() and read_json(m) == key for m in markers):
+        if time.monotonic() > deadline:
+            missing = [str(m) for m in markers if not m.is_file()]
+            raise TimeoutError(f"evaluation ranks did not finish within {timeout:.0f} s; missing {missing}")
+        time.sleep(0.5)
+    rows: dict[str, dict[str, Any]] = {}
+    for r in range(world):
+        rows.update(_read_rows(out / _rank_file(PREDICTIONS_FILE, r, world)))
+    return rows
+
+
+def _read_rows(path: Path) -> dict[str, dict[str, Any]]:
+    rows = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by the interruption: predict that sample again
+                    continue
+                rows[row["id"]] = row
+    return rows
+
+
+def _resumed_rows(
+    out: Path, key: dict[str, Any], resume: bool, rank: int = 0, world: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Rows already predicted by an interrupted run of the same (benchmark, split, checkpoint, parser mode)."""
+    progress = out / _rank_file(PROGRESS_FILE, rank, world)
+    path = out / _rank_file(PREDICTIONS_FILE, rank, world)
+    if not (resume and progress.is_file() and path.is_file() and read_json(progress) == key):
+        return {}
+    return _read_rows(path)
+
+
+def _infer(
+    cfg: EvalConfig,
+    bench: Benchmark,
+    samples: list[Sample],
+    done: dict[str, dict[str, Any]],
+    predict: PredictFn,
+    model_loader: LoadModelFn,
+    out: Path,
+    predictions_file: str = PREDICTIONS_FILE,
+) -> Iterator[dict[str, Any]]:
+    """Predict the samples not in `done`, appending each parsed row to the JSONL as soon as it exists."""
+    todo = [s for s in samples if s.id not in done]
+    if not todo:
+        return
+    by_id = {s.id: s for s in todo}
+    model, processor = model_loader(cfg)
+    with atomic_write(out / predictions_file) as handle:  # keep only whole rows, then append the new ones
+        handle.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in done.values())
+    with open(out / predictions_file, "a", encoding="utf-8") as handle:
+        for prediction in predict(model, processor, todo, cfg.batch_size, **_predict_kwargs(predict, cfg)):
+            sample = by_id.get(prediction.id)
+            if sample is None:
+                raise ValueError(f"inference returned a prediction for unknown sample id {prediction.id!r}")
+            row = {**parse_prediction(bench, prediction, sample, strict=cfg.strict_parsing), "output": prediction.text}
+            if cfg.write_masks and bench.mask_layout is not None:
+                from ufvideo.eval.submission import write_prediction_masks
+
+                write_prediction_masks(bench, sample, prediction, out / MASKS_DIR)
+            handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            handle.flush()
+            yield row
+
+
+def _write_submission(bench: Benchmark, samples: list[Sample], out: Path) -> str | None:
+    if not bench.submission or not samples:
+        return None
+    from ufvideo.eval.submission import expected_mask_paths, write_submission
+
+    count = write_submission(
+        bench.submission, out / MASKS_DIR, out / SUBMISSION_FILE, expected_mask_paths(bench, samples)
+    )
+    log.info("%s: wrote %s with %d masks", bench.name, out / SUBMISSION_FILE, count)
+    return str(out / SUBMISSION_FILE)
+
+
+def _metrics_doc(bench: Benchmark, checkpoint: dict[str, str], scores: Any, num_samples: int) -> dict[str, Any]:
+    metrics = {name: scores.metrics.get(name) for name in bench.metrics}
+    metrics.update({k: v for k, v in scores.metrics.items() if k not in metrics})
+    notes = list(scores.notes) + list(bench.notes)
+    if bench.submission:
+        notes.append(f"{SUBMISSION_FILE} is in the official layout for the server")
+    return {
+        "benchmark": bench.name,
+        "checkpoint": checkpoint,
+        "metrics": {k: (None if v is None else float(v)) for k, v in metrics.items()},
+        "aggregation": scores.aggregation,
+        "num_samples": num_samples,
+        "published": dict(bench.published),
+        "notes": notes,
+    }
+
+
+def evaluate(
+    cfg: EvalConfig, predict: PredictFn = _default_predict, model_loader: LoadModelFn = load_model
+) -> dict[str, Any]:
+    """Everything except tracking: returns the metrics document plus the paths written (`files`)."""
+    bench = get_benchmark(cfg.benchmark)
+    split = cfg.split or bench.split
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    samples = list(islice(bench.samples(cfg.data_root, split), cfg.max_samples))
+    checkpoint = _checkpoint_ref(cfg.checkpoint)
+    judge = make_judge(cfg)  # before inference, so a bad judge setting fails fast
+    key = _progress_key(cfg, bench, split, checkpoint)
+    rank, world = _rank()  # under torchrun every rank predicts its slice; rank 0 merges and scores
+    done = _resumed_rows(out, key, cfg.resume, rank, world)
+    write_json(out / _rank_file(PROGRESS_FILE, rank, world), key)
+    started = time.perf_counter()
+    mine, rows_file = samples[rank::world], _rank_file(PREDICTIONS_FILE, rank, world)
+    new_rows = list(_infer(cfg, bench, mine, done, predict, model_loader, out, rows_file))
+    done.update({row["id"]: row for row in new_rows})
+    elapsed = time.perf_counter() - started
+    if world > 1:
+        write_json(out / _rank_file(DONE_FILE, rank, world), key)
+        if rank != 0:
+            return {"benchmark": bench.name, "rank": rank, "predicted": len(new_rows), "inference_seconds": elapsed}
+        done = _wait_for_ranks(out, world, key, cfg.rank_timeout)
+    missing = [s.id for s in samples if s.id not in done]
+    if missing:
+        raise RuntimeError(
+            f"{bench.name}: inference returned no prediction for {len(missing)} sample(s), e.g. {missing[:3]}"
+        )
+    rows = [done[s.id] for s in samples]
+    with atomic_write(out / PREDICTIONS_FILE) as handle:  # final copy in sample order
+        handle.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
+    scores = bench.score(rows, ScoreContext(aggregation=cfg.aggregation, judge=judge))
+    doc = _metrics_doc(bench, checkpoint, scores, len(samples))
+    write_json(out / METRICS_FILE, doc)
+    write_json(out / DETAILS_FILE, {**scores.details, "inference_seconds": elapsed})
+    files = {"metrics": str(out / METRICS_FILE), "predictions": str(out / PREDICTIONS_FILE)}
+    submission = _write_submission(bench, samples, out)
+    if submission:
+        files["submission"] = submission
+    if cfg.report:
+        from ufvideo.eval.report import render
+
+        files.update(render(out))
+    return {**doc, "files": files, "inference_seconds": elapsed, "predicted": len(new_rows)}
+
+
+def run(
+    cfg: EvalConfig, predict: PredictFn = _default_predict, model_loader: LoadModelFn = load_model
+) -> dict[str, Any]:
+    """Evaluate and, with `cfg.track`, log params and metrics (`<benchmark>.<metric>`) to an MLflow "evaluate" run."""
+    if not cfg.track or _rank()[0] != 0:  # only rank 0 scores, so only it tracks
+        return evaluate(cfg, predict, model_loader)
+    from ufvideo import tracking
+    from ufvideo.config import to_dict
+
+    tags = {"ufvideo.benchmark": cfg.benchmark, "ufvideo.checkpoint": cfg.checkpoint, "ufvideo.eval_out": cfg.out}
+    with tracking.start_run("evaluate", params=to_dict(cfg), tags=tags):
+        result = evaluate(cfg, predict, model_loader)
+        numeric = {k: v for k, v in result["metrics"].items() if v is not None}
+        tracking.log_metrics({result["benchmark"]: numeric, "eval_num_samples": result["num_samples"]})
+        if result["predicted"] and result["inference_seconds"] > 0:
+            tracking.log_throughput("eval_samples", result["predicted"], result["inference_seconds"])
+    return result
