@@ -18,7 +18,6 @@ import torch
 
 from ufvideo.data.dataset import gather_inputs
 from ufvideo.eval.types import Prediction, Sample
-from ufvideo.model.propagation import teacher_forced_masks
 from ufvideo.model.segmentation import upsample_logits
 
 log = logging.getLogger(__name__)
@@ -75,14 +74,12 @@ def _to_device(inputs: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def _teacher_forced(
-    model: Any, inputs: dict[str, Any], batch: list[Sample], mask_mode: str | None = None
-) -> list[Prediction]:
+def _teacher_forced(model: Any, inputs: dict[str, Any], batch: list[Sample]) -> list[Prediction]:
     inputs = _to_device({k: v for k, v in inputs.items() if k != "labels"}, model.device)
-    pred_masks = teacher_forced_masks(model, inputs, mask_mode)
+    out = model(**inputs)
     predictions = []
     for b, sample in enumerate(batch):
-        logits = pred_masks[b] if pred_masks is not None else None
+        logits = out.pred_masks[b] if out.pred_masks is not None else None
         masks: list[np.ndarray] = []
         if logits is not None:
             size = tuple(int(v) for v in inputs["sam_sizes"][b].tolist())
@@ -127,7 +124,7 @@ def predict(
         examples = [_inputs(sample, data_root, num_frames) for sample in batch]
         inputs = _processor_batch(processor, batch, examples)
         if batch[0].teacher_forced:
-            yield from _teacher_forced(model, inputs, batch, mask_mode)
+            yield from _teacher_forced(model, inputs, batch)
         else:
             yield from _generated(
                 model, processor, inputs, batch, examples, max_new_tokens=max_new_tokens, mask_mode=mask_mode
