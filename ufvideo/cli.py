@@ -53,6 +53,12 @@ def _cmd_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from ufvideo.data.convert import convert_main
+
+    return convert_main(args)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from ufvideo.data.shards import validate_dir
 
@@ -136,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     curate.add_argument("--out", required=True)
     _add_common(curate)
     curate.set_defaults(func=_cmd_curate)
+    from ufvideo.data.sources import NAMES
+
+    convert = data.add_parser("convert", help="convert one raw public training source into the curated format")
+    convert.add_argument("--source", required=True, choices=NAMES)
+    convert.add_argument("--root", required=True, help="the source's raw root directory (layout: DATASETS.md)")
+    convert.add_argument("--out", required=True)
+    convert.add_argument("--split", default="train", help="the source's own split, e.g. valid_u for MeViS")
+    _add_common(convert)
+    convert.set_defaults(func=_cmd_convert)
     validate = data.add_parser("validate", help="check a curated directory; non-zero exit on any invalid record")
     validate.add_argument("dir")
     validate.set_defaults(func=_cmd_validate)

@@ -2,6 +2,8 @@
 
 Each input is a curated directory (the synthetic set, or a converted public source); the recipe says how
 many records of each to draw and how often to repeat them, as UFVideo's training list repeats some sets.
+An input may also name a raw public source (`source`, `root`, converter `options`): it is converted into
+`path` first, and reused on later runs while its conversion settings are unchanged.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +33,14 @@ class SourceSpec:
     tasks: list[str] | None = None  # None keeps every task
     sample: int | None = None  # draw this many records (seeded, without replacement); None keeps all
     repeat: int = 1  # repetition factor after sampling (UFVideo repeats e.g. Ref-DAVIS17 x10)
+    source: str | None = None  # a raw public source to convert into `path` first (a `ufvideo data convert` name)
+    root: str | None = None  # that source's raw root directory
+    source_split: str = "train"  # the source's own split to convert (e.g. MeViS valid_u)
+    options: dict[str, Any] = field(default_factory=dict)  # converter options (e.g. LLaVA-Video open_ended: 100000)
 
     def __post_init__(self) -> None:
+        if (self.source is None) != (self.root is None):
+            raise ValueError(f"sources[{self.name}]: 'source' and 'root' go together (a raw source to convert)")
         if self.repeat < 1:
             raise ValueError(f"sources[{self.name}].repeat must be >= 1, got {self.repeat}")
         if self.sample is not None and self.sample < 0:
@@ -59,21 +68,50 @@ def _rebase(video: str | list[str], src_root: Path, out_dir: Path) -> str | list
     return [one(p) for p in video] if isinstance(video, list) else one(video)
 
 
-def _select(spec: SourceSpec, rng: random.Random) -> list[tuple[str, dict[str, Any]]]:
-    """(split, record) pairs of one source after split/task filtering and seeded sampling."""
+def _stream(spec: SourceSpec, splits: list[str], validate: bool) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(split, record) pairs of one source after split/task filtering, streamed from its shards."""
+    for split in splits:
+        for record in iter_records(spec.path, split=split, validate=validate):
+            if spec.tasks is None or record["task"] in spec.tasks:
+                yield split, record
+
+
+def _select(spec: SourceSpec, rng: random.Random) -> tuple[list[str], set[int] | None, int]:
+    """(splits, indices to keep or None for all, count kept): sampling needs only a count, so inputs of any size
+    are streamed twice instead of being held in memory."""
     manifest = read_manifest(spec.path)
     splits = [spec.split] if spec.split is not None else _splits(manifest)
-    pairs = [
-        (split, record)
-        for split in splits
-        for record in iter_records(spec.path, split=split)
-        if spec.tasks is None or record["task"] in spec.tasks
-    ]
-    if spec.sample is not None:
-        if spec.sample > len(pairs):
-            raise ValueError(f"sources[{spec.name}].sample={spec.sample} exceeds the {len(pairs)} available records")
-        pairs = [pairs[i] for i in sorted(rng.sample(range(len(pairs)), spec.sample))]
-    return pairs
+    total = sum(1 for _ in _stream(spec, splits, validate=False))
+    if spec.sample is None:
+        return splits, None, total
+    if spec.sample > total:
+        raise ValueError(f"sources[{spec.name}].sample={spec.sample} exceeds the {total} available records")
+    return splits, set(rng.sample(range(total), spec.sample)), spec.sample
+
+
+def _ensure_converted(spec: SourceSpec, seed: int, shard_size: int) -> None:
+    """Convert a raw source into `spec.path` unless a finished conversion with the same settings is there."""
+    from ufvideo.data.convert import ConvertConfig, identity
+    from ufvideo.data.convert import run as convert
+
+    assert spec.source is not None and spec.root is not None
+    cfg = ConvertConfig(
+        source=spec.source,
+        root=spec.root,
+        out=spec.path,
+        split=spec.source_split,
+        seed=seed,
+        shard_size=shard_size,
+        options=dict(spec.options),
+    )
+    try:
+        done = read_manifest(spec.path).get("recipe", {}).get("convert") == identity(cfg)
+    except (OSError, ValueError):
+        done = False
+    if done:
+        log.info("curate: %s already converted in %s", spec.name, spec.path)
+    else:
+        convert(cfg)
 
 
 def _splits(manifest: dict[str, Any]) -> list[str]:
@@ -88,14 +126,17 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
     rng = random.Random(cfg.seed)
     with CuratedWriter(out_dir, recipe=to_dict(cfg), shard_size=cfg.shard_size) as writer:
         for spec in cfg.sources:
+            if spec.source is not None:
+                _ensure_converted(spec, cfg.seed, cfg.shard_size)
             src_root = data_root(spec.path)
-            pairs = _select(spec, rng)
+            splits, keep, count = _select(spec, rng)
             for rep in range(spec.repeat):
-                for split, record in pairs:
-                    item = dict(record)
-                    item["video"] = _rebase(record["video"], src_root, out_dir.resolve())
+                for n, (split, record) in enumerate(_stream(spec, splits, validate=True)):
+                    if keep is not None and n not in keep:
+                        continue
+                    record["video"] = _rebase(record["video"], src_root, out_dir.resolve())
                     if rep:
-                        item["id"] = f"{record['id']}#rep{rep}"
-                    writer.write(item, split=split)
-            log.info("curate: %s -> %d records x %d", spec.name, len(pairs), spec.repeat)
+                        record["id"] = f"{record['id']}#rep{rep}"
+                    writer.write(record, split=split)
+            log.info("curate: %s -> %d records x %d", spec.name, count, spec.repeat)
     return read_manifest(out_dir)

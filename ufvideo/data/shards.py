@@ -27,6 +27,11 @@ def _shard_name(split: str, index: int) -> str:
     return f"{split}-{index:05d}.jsonl"
 
 
+def serialize(record: Mapping[str, Any]) -> str:
+    """The one JSONL line format of shards (sorted keys, UTF-8), so equal records give equal bytes."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
 def dataset_digest(shards: list[Mapping[str, Any]]) -> str:
     """Digest of a dataset's content: it changes iff any shard's bytes or the shard layout change."""
     return sha256_text(json.dumps([[s["path"], s["sha256"]] for s in shards], sort_keys=True))
@@ -79,17 +84,28 @@ class CuratedWriter:
         errors = record_errors(record, file=f"<record for {self.out_dir}/{split}>", line=len(self._ids) + 1)
         if errors:
             raise errors[0]
-        rid = record["id"]
-        if rid in self._ids:
-            raise RecordError(f"<record for {self.out_dir}>", len(self._ids) + 1, "id", "duplicate id", rid)
-        self._ids.add(rid)
+        self.write_validated(
+            serialize(record), split, record_id=record["id"], source=record["source"], task=record["task"]
+        )
+
+    def write_validated(self, line: str, split: str, *, record_id: str, source: str, task: str) -> None:
+        """Append a record already validated and `serialize`d elsewhere (converter worker processes).
+
+        Validating in the workers keeps the single writing process from becoming the bottleneck; ids are still
+        checked for duplicates here, the only place that sees every record.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; allowed: {', '.join(SPLITS)}")
+        if record_id in self._ids:
+            raise RecordError(f"<record for {self.out_dir}>", len(self._ids) + 1, "id", "duplicate id", record_id)
+        self._ids.add(record_id)
         handle, tmp, index, count = self._handle(split)
-        handle.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+        handle.write(line + "\n")
         self._open[split] = (handle, tmp, index, count + 1)
-        self._by_source[record["source"]] += 1
-        self._by_task[record["task"]] += 1
+        self._by_source[source] += 1
+        self._by_task[task] += 1
         self._by_split[split] += 1
-        self._by_split_task.setdefault(split, Counter())[record["task"]] += 1
+        self._by_split_task.setdefault(split, Counter())[task] += 1
         if count + 1 >= self.shard_size:
             self._finish(split)
 

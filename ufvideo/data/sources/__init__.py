@@ -1,0 +1,25 @@
+"""The eight public training sources, by their CLI name; each module declares one `SOURCE` (see `base.Source`)."""
+
+from __future__ import annotations
+
+import importlib
+
+from ufvideo.data.sources.base import Source
+
+NAMES = (
+    "st_align",
+    "llava_video_178k",
+    "videorefer_700k",
+    "mevis",
+    "ref_youtube_vos",
+    "ref_davis17",
+    "revos",
+    "internvid_tg",
+)
+
+
+def get_source(name: str) -> Source:
+    """The converter declared by `ufvideo.data.sources.<name>`; imported on demand so one source's deps stay local."""
+    if name not in NAMES:
+        raise ValueError(f"unknown source {name!r}; allowed: {', '.join(NAMES)}")
+    return importlib.import_module(f"ufvideo.data.sources.{name}").SOURCE
