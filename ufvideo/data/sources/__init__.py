@@ -1,4 +1,6 @@
-"""The eight public training sources, by their CLI name; each module declares one `SOURCE` (see `base.Source`)."""
+"""The eight public training sources and the public UFVideo training JSON, by CLI name;
+each module declares one `SOURCE` (see `base.Source`).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ NAMES = (
     "ref_davis17",
     "revos",
     "internvid_tg",
+    "ufvideo_json",
 )
 
 

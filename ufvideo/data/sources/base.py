@@ -235,6 +235,39 @@ def conversation(turns: Any, field_name: str = "conversations") -> list[dict[str
     return out
 
 
+def declared_size(item: Mapping[str, Any]) -> tuple[int, int] | None:
+    """A record's own (height, width): needed to decode polygons and uncompressed RLE; both or neither."""
+    height, width = item.get("height"), item.get("width")
+    if (height is None) != (width is None) or any(v is not None and not isinstance(v, int) for v in (height, width)):
+        raise Invalid("height", "height and width must both be integers, or both absent")
+    return (height, width) if height is not None else None
+
+
+def mask_entry(value: Any, size: tuple[int, int] | None, where: str) -> dict[str, Any] | None:
+    """One frame's segmentation (`{"segmentation": m}` or `m`; RLE or polygons) as compressed RLE, None if empty."""
+    from ufvideo.data.masks import decode_rle, encode_rle, union_rles
+
+    seg = value.get("segmentation") if isinstance(value, Mapping) and "segmentation" in value else value
+    if seg is None:
+        return None
+    try:
+        if isinstance(seg, Mapping):
+            if size is not None and list(seg.get("size", ())) != list(size):
+                raise Invalid(f"{where}.size", f"RLE size {seg.get('size')} disagrees with the frame {list(size)}")
+            if isinstance(seg.get("counts"), str):
+                return {"size": list(seg["size"]), "counts": seg["counts"]}
+            return union_rles([seg])  # uncompressed counts -> compressed
+        if isinstance(seg, list):
+            if size is None:
+                raise Invalid(where, "polygon mask but the record has no height/width")
+            return encode_rle(decode_rle(seg, *size))
+    except (ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, Invalid):
+            raise
+        raise Invalid(where, f"bad mask: {exc}") from exc
+    raise Invalid(where, f"unknown mask layout {type(seg).__name__}")
+
+
 def temp_index(value: float) -> int:
     """Relative time in [0, 1] -> token index round(99 * t), halves up, clipped like the model clips."""
     return int(math.floor(min(max(float(value), 0.0), 1.0) * 99 + 0.5))

@@ -12,7 +12,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ufvideo.data.masks import decode_rle, encode_rle, union_rles
 from ufvideo.data.sources.base import (
     Context,
     Invalid,
@@ -21,9 +20,11 @@ from ufvideo.data.sources.base import (
     Source,
     Unit,
     conversation,
+    declared_size,
     join,
     json_records,
     make_id,
+    mask_entry,
     require,
 )
 
@@ -66,29 +67,6 @@ def plan(ctx: Context) -> list[Unit]:
     return units
 
 
-def _mask(value: Any, size: tuple[int, int] | None, where: str) -> dict[str, Any] | None:
-    """One frame's segmentation as compressed RLE (None for an empty entry)."""
-    seg = value.get("segmentation") if isinstance(value, Mapping) and "segmentation" in value else value
-    if seg is None:
-        return None
-    try:
-        if isinstance(seg, Mapping):
-            if size is not None and list(seg.get("size", ())) != list(size):
-                raise Invalid(f"{where}.size", f"RLE size {seg.get('size')} disagrees with the frame {list(size)}")
-            if isinstance(seg.get("counts"), str):
-                return {"size": list(seg["size"]), "counts": seg["counts"]}
-            return union_rles([seg])  # uncompressed counts -> compressed
-        if isinstance(seg, list):
-            if size is None:
-                raise Invalid(where, "polygon mask but the record has no height/width")
-            return encode_rle(decode_rle(seg, *size))
-    except (ValueError, TypeError, KeyError) as exc:
-        if isinstance(exc, Invalid):
-            raise
-        raise Invalid(where, f"bad mask: {exc}") from exc
-    raise Invalid(where, f"unknown mask layout {type(seg).__name__}")
-
-
 def regions(annotation: Any, size: tuple[int, int] | None) -> list[dict[str, Any]]:
     if not isinstance(annotation, list) or not annotation:
         raise Invalid("annotation", "must be a non-empty list with one object per <region>")
@@ -100,7 +78,7 @@ def regions(annotation: Any, size: tuple[int, int] | None) -> list[dict[str, Any
         for key, value in obj.items():
             if not str(key).isdigit():
                 raise Invalid(f"annotation[{i}][{key!r}]", "frame key must be a frame index")
-            mask = _mask(value, size, f"annotation[{i}][{key!r}]")
+            mask = mask_entry(value, size, f"annotation[{i}][{key!r}]")
             if mask is not None:
                 size = size or (mask["size"][0], mask["size"][1])
                 masks[str(int(key))] = mask
@@ -113,10 +91,7 @@ def regions(annotation: Any, size: tuple[int, int] | None) -> list[dict[str, Any
 def convert(ctx: Context, unit: Unit, index: int, raw: Any) -> Iterator[Out | Reject]:
     kind = unit.payload
     item = require(raw, ("video", "conversations", "annotation"), ("id", "height", "width", "new_id"))
-    height, width = item.get("height"), item.get("width")
-    if (height is None) != (width is None) or any(v is not None and not isinstance(v, int) for v in (height, width)):
-        raise Invalid("height", "height and width must both be integers, or both absent")
-    objects = regions(item["annotation"], (height, width) if height is not None else None)
+    objects = regions(item["annotation"], declared_size(item))
     height, width = objects[0][next(iter(objects[0]))]["size"]
     if not isinstance(item["video"], str) or not item["video"]:
         raise Invalid("video", "must be a non-empty relative path")
