@@ -62,7 +62,8 @@ def test_spec_needs_source_and_root_together() -> None:
 def test_shipped_stage2_recipe_is_valid() -> None:
     data = load_yaml(configs_dir() / "mixtures" / "ufvideo_stage2.yaml")
     cfg = from_dict(CurateConfig, data)
-    assert {spec.source for spec in cfg.sources} == set(NAMES)
+    # the eight public sources; `ufvideo_json` reads UFVideo's own (unreleased) converted files instead
+    assert {spec.source for spec in cfg.sources} == set(NAMES) - {"ufvideo_json"}
     for spec in cfg.sources:
         from_dict(get_source(spec.source).options, spec.options)  # every option names a real converter option
     repeats = {spec.name: spec.repeat for spec in cfg.sources}
