@@ -101,6 +101,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ufvideo.train import main as train_main
+
+    result = train_main(args)
+    if result:  # only rank 0 returns the summary
+        print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from ufvideo.eval.run import EvalConfig, run
 
@@ -167,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--section", default=None)
     _add_common(show, config=False)
     show.set_defaults(func=_cmd_config_show)
+
+    train = groups.add_parser("train", help="train stage 1 or 2 (HF Trainer; DeepSpeed/torchrun per the recipe)")
+    train.add_argument("--stage", type=int, choices=(1, 2), required=True)
+    train.add_argument("--data", default=None, help="curated dataset directory (overrides the config's data)")
+    train.add_argument("--out", default=None, help="working directory: step checkpoints and the final export")
+    train.add_argument("--init", default=None, help="checkpoint to start from (stage 2: the stage-1 checkpoint)")
+    train.add_argument("--output-uri", default=None, help="where the final checkpoint is copied (path or s3://)")
+    _add_common(train)
+    train.set_defaults(func=_cmd_train)
 
     evaluate = groups.add_parser("eval", help="evaluate a checkpoint on a benchmark; writes metrics.json + report")
     evaluate.add_argument("--benchmark", default=None, help="registry name, e.g. synthetic, mvbench, mevis_valid_u")

@@ -224,7 +224,8 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         model = cls(config)
         missing, unexpected = load_model(model, str(directory / WEIGHTS_NAME), strict=False, device=str(device))
         if unexpected or (strict and missing):
-            raise ValueError(f"{directory / WEIGHTS_NAME}: missing keys {missing[:5]}, unexpected {unexpected[:5]}")
+            shown = f"missing keys {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
+            raise ValueError(f"{directory / WEIGHTS_NAME}: {shown}")
         return model.to(device)
 
 

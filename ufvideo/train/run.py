@@ -1,0 +1,236 @@
+"""`run(cfg)`: one training stage end to end (what the CLI, DVC and KFP call): model + freeze policy, curated data,
+`UFVideoTrainer`, automatic resume from the newest complete step checkpoint, MLflow, final checkpoint export.
+
+Launch (the global batch holds for any world size; gradient accumulation is derived from WORLD_SIZE):
+  one process:  ufvideo train --stage 1 --profile ufvideo-7b [key=value ...]
+  one node:     torchrun --nproc_per_node 8 -m ufvideo.train --stage 1 --profile ufvideo-7b
+  multi-node:   torchrun --nnodes $NNODES --node_rank $NODE_RANK --nproc_per_node 8 \\
+                  --master_addr $MASTER_ADDR --master_port $MASTER_PORT -m ufvideo.train --stage 2 ...
+  (the training operator sets MASTER_ADDR, MASTER_PORT, NNODES and the node rank; `out` must be on storage every node
+  sees, since step checkpoints are written by all ranks and resume reads them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers.trainer import TRAINING_ARGS_NAME
+
+from ufvideo import storage, tracking
+from ufvideo.checkpoint import checkpoint_digest, materialize, write_info
+from ufvideo.config import ConfigError, load_section, to_dict
+from ufvideo.data.dataset import CuratedDataset, LoadSettings
+from ufvideo.data.shards import read_manifest
+from ufvideo.train.args import (
+    TrainConfig,
+    checkpoints_dir,
+    global_rank,
+    gradient_accumulation,
+    training_arguments,
+    world_size,
+)
+from ufvideo.train.callbacks import (
+    CompleteMarker,
+    MLflowLogger,
+    ThroughputMeter,
+    latest_complete_checkpoint,
+    llm_flops_per_token,
+)
+from ufvideo.train.stages import apply_policy, parameter_counts
+from ufvideo.train.trainer import TrainCollator, UFVideoTrainer
+
+log = logging.getLogger(__name__)
+FINAL_DIR = "final"
+
+
+def load_config(
+    stage: int,
+    profile: str = "tiny",
+    config_file: str | None = None,
+    overrides: Sequence[str] = (),
+    values: dict[str, Any] | None = None,
+) -> TrainConfig:
+    """The resolved config of `stage`: profile section `train_stage<N>`, then the file, values and overrides."""
+    section = f"train_stage{stage}"
+    cfg = load_section(
+        TrainConfig, section, profile=profile, config_file=config_file, overrides=overrides, values=values
+    )
+    if cfg.stage != stage:
+        raise ConfigError(f"{section}: stage is {cfg.stage} but --stage {stage} was asked for")
+    return cfg
+
+
+def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
+    """(model, processor) to train. Stage 2 loads *everything* of the stage-1 checkpoint strictly, mask decoder and
+    `[SEG]` head included (the public script silently re-initialises them); stage 1 may start from a converted
+    base (no SAM decoder / `[SEG]` head yet: they keep their fresh init) or, on the tiny profile, from scratch."""
+    from ufvideo.model import UFVideoForConditionalGeneration, UFVideoProcessor, ufvideo_tiny
+
+    if cfg.init:
+        directory = materialize(cfg.init)
+        if cfg.stage == 2:
+            _require_heads(directory)
+        model = UFVideoForConditionalGeneration.from_pretrained(directory, strict=cfg.stage == 2)
+        return model, UFVideoProcessor.from_pretrained(directory)
+    if cfg.model != "tiny":
+        raise ConfigError("init: the ufvideo-7b profile starts from a converted checkpoint; set init=<uri>")
+    from ufvideo.data.synthetic import corpus_texts
+
+    return ufvideo_tiny(seed=cfg.seed, corpus=corpus_texts())
+
+
+def _require_heads(directory: Path) -> None:
+    """Stage 2 must continue the stage-1 heads; a checkpoint without them is the wrong `init`, not a fresh start."""
+    from safetensors import safe_open
+
+    from ufvideo.model.modeling import WEIGHTS_NAME
+
+    with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as handle:
+        keys = set(handle.keys())
+    for prefix in ("seg_projector.", "sam.mask_decoder."):
+        if not any(key.startswith(prefix) for key in keys):
+            raise ValueError(
+                f"{directory / WEIGHTS_NAME}: no {prefix}* weights; stage 2 starts from a stage-1 checkpoint that "
+                "includes the trained mask decoder and [SEG] head"
+            )
+
+
+def _load_settings(cfg: TrainConfig, model: Any) -> LoadSettings:
+    frames = model.config.num_frames
+    if cfg.num_frames is not None and cfg.num_frames != frames:
+        raise ConfigError(f"num_frames: {cfg.num_frames} differs from the model's num_frames {frames}")
+    return LoadSettings(frames, cfg.num_sam_frames, model.config.num_video_tokens())
+
+
+def make_trainer(
+    cfg: TrainConfig, model: Any, processor: Any, dataset: CuratedDataset, callbacks: Sequence[Any] = ()
+) -> UFVideoTrainer:
+    """The configured trainer (policy already applied to `model`); exposed for tests and notebooks."""
+    args = training_arguments(cfg)
+    freeze = apply_policy(model, cfg.freeze_policy)
+    meter = ThroughputMeter(llm_flops_per_token(model, set(freeze.row_masked)), cfg.peak_tflops)
+    trainer = UFVideoTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=TrainCollator(processor, cfg.max_length),
+        processing_class=processor,
+        callbacks=[MLflowLogger(), CompleteMarker(), *callbacks],
+        meter=meter,
+        no_decay=list(freeze.row_masked),
+        group_by_length=cfg.group_by_length,
+    )
+    trainer.freeze_state = freeze
+    return trainer
+
+
+def resolved_params(cfg: TrainConfig, trainer: UFVideoTrainer, data_digest: str) -> dict[str, Any]:
+    """Everything that decides the run, as MLflow params: our config, derived values and HF's arguments."""
+    args = trainer.args
+    derived = {
+        "world_size": args.world_size,
+        "gradient_accumulation_steps": args.gradient_accumulation_steps,
+        "flops_per_token": trainer.meter.flops_per_token,
+        "data_digest": data_digest,
+        **parameter_counts(trainer.model),
+    }
+    hf = {k: v for k, v in args.to_dict().items() if not k.startswith(("push_to_hub", "hub_"))}
+    return {"train": to_dict(cfg), "derived": derived, "hf": hf}
+
+
+def export_checkpoint(trainer: UFVideoTrainer, directory: Path) -> None:
+    """Final weights + processor as a `save_pretrained` directory; every rank calls it (ZeRO-3 gathers shards)."""
+    if trainer.is_world_process_zero():
+        shutil.rmtree(directory, ignore_errors=True)
+    trainer.save_model(str(directory))
+    if trainer.is_world_process_zero():
+        (directory / TRAINING_ARGS_NAME).unlink(missing_ok=True)  # a pickle of our config: not part of a checkpoint
+
+
+def run(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
+    """Train one stage; returns {"checkpoint": {"uri", "digest"}, "metrics": {...}, "resumed_from", ...}.
+
+    `callbacks` are extra `TrainerCallback`s (e.g. a platform's progress reporter).
+    """
+    rank = global_rank()
+    gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, world_size())  # fail before heavy work
+    data_digest = read_manifest(cfg.data)["digest"]
+    model, processor = build_model(cfg)
+    dataset = CuratedDataset(cfg.data, cfg.split, _load_settings(cfg, model), seed=cfg.seed)
+    trainer = make_trainer(cfg, model, processor, dataset, callbacks)
+    resume = latest_complete_checkpoint(checkpoints_dir(cfg), clean=rank == 0)
+    if resume:
+        log.info("resuming stage %d from %s", cfg.stage, resume)
+    tracked = (
+        tracking.start_run(
+            f"train_stage{cfg.stage}",
+            params=resolved_params(cfg, trainer, data_digest),
+            data_digest=data_digest,
+            tags={"ufvideo.resumed_from": resume or "", "ufvideo.profile": cfg.model},
+        )
+        if rank == 0
+        else contextlib.nullcontext()
+    )
+    with tracked:
+        output = trainer.train(resume_from_checkpoint=resume)
+        final = Path(cfg.out) / FINAL_DIR
+        export_checkpoint(trainer, final)
+        result = _publish(cfg, trainer, final, data_digest, output, resume) if rank == 0 else {}
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return result
+
+
+def _publish(
+    cfg: TrainConfig, trainer: UFVideoTrainer, final: Path, data_digest: str, output: Any, resume: str | None
+) -> dict[str, Any]:
+    """ufvideo.json, copy to `output_uri`, digest, summary metrics (rank 0, inside the MLflow run)."""
+    write_info(
+        final,
+        profile=cfg.model,
+        stage=cfg.stage,
+        data_digest=data_digest,
+        git_commit=tracking.git_commit(),
+        init=cfg.init,
+        freeze_policy=cfg.freeze_policy,
+        global_step=output.global_step,
+    )
+    # The whole loss curve (step checkpoints only hold it up to their step), for DVC plots and reports.
+    trainer.state.save_to_json(str(Path(cfg.out) / "trainer_state.json"))
+    uri = cfg.output_uri or str(final)
+    if uri != str(final):
+        storage.copy_tree(final, uri)
+    digest = checkpoint_digest(uri)
+    last = {}
+    for entry in trainer.state.log_history:
+        last.update({k: v for k, v in entry.items() if k in ("ce_loss", "bce_loss", "dice_loss", "loss")})
+    metrics = {
+        **{k: float(v) for k, v in output.metrics.items() if isinstance(v, int | float)},
+        **{f"final_{k}": float(v) for k, v in last.items()},
+        "global_step": float(output.global_step),
+    }
+    import mlflow
+
+    tracking.log_metrics(metrics)
+    mlflow.set_tags({"ufvideo.checkpoint_uri": uri, "ufvideo.checkpoint_digest": digest})
+    return {
+        "checkpoint": {"uri": uri, "digest": digest},
+        "metrics": metrics,
+        "stage": cfg.stage,
+        "data_digest": data_digest,
+        "resumed_from": resume,
+        "run_id": mlflow.active_run().info.run_id,
+    }
+
+
+def main(args: argparse.Namespace) -> dict[str, Any]:
+    values = {"data": args.data, "out": args.out, "init": args.init, "output_uri": args.output_uri}
+    cfg = load_config(args.stage, args.profile, args.config, args.overrides, values)
+    return run(cfg)

@@ -1,0 +1,114 @@
+"""Named freeze policies of the two training stages and the gradient mask that trains only the added token rows.
+
+The public stage-1 recipe is unreleased (MODEL.md 4.1), so we define it: stage 1 (`align`) trains the new parts
+(the embedding and LM-head rows of `<region>`, `<TEMP-*>` and `[SEG]`, region encoder, connector, `[SEG]` head and
+mask decoder) against a frozen LLM; stage 2 (`full`) fine-tunes all of it plus the whole LLM. SigLIP and the SAM2
+image and prompt encoders are frozen in every stage, as in the released script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ufvideo.model.modeling import UFVideoForConditionalGeneration
+
+ALWAYS_FROZEN = ("vision_tower", "sam.vision_encoder", "sam.prompt_encoder")
+NEW_PARTS = ("connector", "region_encoder", "seg_projector", "sam.mask_decoder")
+
+
+@dataclass
+class FreezeState:
+    """What a policy did: which parameters train, and which of them train only on some rows (with the hooks)."""
+
+    policy: str
+    row_masked: dict[str, torch.Tensor] = field(default_factory=dict)  # parameter name -> trained row ids
+    hooks: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list)
+
+    def remove(self) -> None:
+        for handle in self.hooks:
+            handle.remove()
+        self.hooks.clear()
+
+
+def added_token_ids(model: UFVideoForConditionalGeneration) -> torch.Tensor:
+    """Ids of the tokens UFVideo adds to the base vocabulary: `<region>`, the 100 temporal tokens, `[SEG]`."""
+    cfg = model.config
+    ids = [cfg.region_token_id, *cfg.temp_token_ids, cfg.seg_token_id]
+    return torch.tensor(sorted(set(ids)), dtype=torch.long)
+
+
+def _row_mask_hook(rows: torch.Tensor, num_rows: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    keep = torch.zeros(num_rows, 1, dtype=torch.bool)
+    keep[rows] = True
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        # A tensor hook runs before the gradient is accumulated (and before DeepSpeed's reduce hooks), so the
+        # optimizer only ever sees exact zeros on the base rows: AdamW then leaves them bit-identical.
+        return grad * keep.to(device=grad.device)
+
+    return hook
+
+
+def _train_added_rows(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
+    rows = added_token_ids(model)
+    lm = model.language_model
+    for module in (lm.get_input_embeddings(), lm.get_output_embeddings()):
+        weight = module.weight
+        weight.requires_grad_(True)
+        state.hooks.append(weight.register_hook(_row_mask_hook(rows, weight.shape[0])))
+        state.row_masked[_param_name(model, weight)] = rows
+
+
+def _param_name(model: nn.Module, param: torch.Tensor) -> str:
+    for name, candidate in model.named_parameters():
+        if candidate is param:
+            return name
+    raise KeyError("parameter is not part of the model")
+
+
+def _align(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
+    model.language_model.requires_grad_(False)
+    _train_added_rows(model, state)
+
+
+def _full(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
+    model.language_model.requires_grad_(True)
+
+
+POLICIES: dict[str, Callable[[UFVideoForConditionalGeneration, FreezeState], None]] = {"align": _align, "full": _full}
+STAGE_POLICY = {1: "align", 2: "full"}
+
+
+def apply_policy(model: UFVideoForConditionalGeneration, policy: str) -> FreezeState:
+    """Set `requires_grad` per policy (on top of the model's own always-frozen parts) and install row masks."""
+    if policy not in POLICIES:
+        raise ValueError(f"freeze_policy={policy!r} is not defined; allowed: {', '.join(POLICIES)}")
+    model.requires_grad_(False)
+    model.connector.requires_grad_(True)
+    model.region_encoder.requires_grad_(True)
+    model.seg_projector.requires_grad_(True)
+    model.apply_freezing()  # SigLIP frozen; in SAM2 only the reachable mask-decoder parts train
+    state = FreezeState(policy)
+    POLICIES[policy](model, state)
+    return state
+
+
+def trainable_names(model: nn.Module) -> list[str]:
+    return [name for name, param in model.named_parameters() if param.requires_grad]
+
+
+def parameter_counts(model: nn.Module) -> dict[str, int]:
+    """Trainable and total parameters (each shared tensor once), for MLflow and the MFU estimate."""
+    seen: set[int] = set()
+    total = trainable = 0
+    for param in model.parameters():
+        if id(param) in seen:
+            continue
+        seen.add(id(param))
+        total += param.numel()
+        trainable += param.numel() if param.requires_grad else 0
+    return {"params_total": total, "params_trainable": trainable}
