@@ -43,7 +43,7 @@ def test_token_counts() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "needle"),
     [
-        ("mask_mode", "propagate", "allowed: per_frame"),
+        ("mask_mode", "tracking", "allowed: per_frame, propagate"),
         ("connector_type", "mlp2x_gelu", "allowed: stc_connector_v35"),
         ("region_merge", "kmeans", "allowed: adjacent_similarity"),
         ("connector_spatial_stride", 3, "one of 1, 2"),

@@ -18,6 +18,7 @@ import torch
 
 from ufvideo.data.dataset import gather_inputs
 from ufvideo.eval.types import Prediction, Sample
+from ufvideo.model.propagation import teacher_forced_masks
 from ufvideo.model.segmentation import upsample_logits
 
 log = logging.getLogger(__name__)
@@ -74,12 +75,14 @@ def _to_device(inputs: dict[str, Any], device: torch.device) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def _teacher_forced(model: Any, inputs: dict[str, Any], batch: list[Sample]) -> list[Prediction]:
+def _teacher_forced(
+    model: Any, inputs: dict[str, Any], batch: list[Sample], mask_mode: str | None = None
+) -> list[Prediction]:
     inputs = _to_device({k: v for k, v in inputs.items() if k != "labels"}, model.device)
-    out = model(**inputs)
+    pred_masks = teacher_forced_masks(model, inputs, mask_mode)
     predictions = []
     for b, sample in enumerate(batch):
-        logits = out.pred_masks[b] if out.pred_masks is not None else None
+        logits = pred_masks[b] if pred_masks is not None else None
         masks: list[np.ndarray] = []
         if logits is not None:
             size = tuple(int(v) for v in inputs["sam_sizes"][b].tolist())
@@ -124,7 +127,7 @@ def predict(
         examples = [_inputs(sample, data_root, num_frames) for sample in batch]
         inputs = _processor_batch(processor, batch, examples)
         if batch[0].teacher_forced:
-            yield from _teacher_forced(model, inputs, batch)
+            yield from _teacher_forced(model, inputs, batch, mask_mode)
         else:
             yield from _generated(
                 model, processor, inputs, batch, examples, max_new_tokens=max_new_tokens, mask_mode=mask_mode

@@ -21,7 +21,7 @@ from transformers import (
 from transformers.configuration_utils import SubConfigSpec
 
 CONNECTOR_TYPES = ("stc_connector_v35",)
-MASK_MODES = ("per_frame",)  # "propagate" (Sam2VideoModel tracking) is planned, not built
+MASK_MODES = ("per_frame", "propagate")  # propagate: SAM2 video tracking with memory (propagation.py)
 REGION_MERGES = ("adjacent_similarity",)
 
 # Placeholder id of the `<video>` slot in `input_ids` (as in the public code): it is no vocabulary entry, so the

@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from transformers import DynamicCache
 
+from ufvideo.model.configuration import MASK_MODES
+from ufvideo.model.propagation import propagate_masks
 from ufvideo.model.segmentation import upsample_logits
 from ufvideo.model.temporal import parse_spans
-
-MASK_MODES = ("per_frame",)
 
 
 @dataclass
@@ -94,8 +94,9 @@ def generate(
     """Decode a processor batch (built with `add_generation_prompt=True`).
 
     durations[b] (seconds) turns the answer's temporal tokens into seconds; without it spans are relative.
-    mask_mode: "per_frame" (the public behaviour: every SAM frame decoded alone with the shared prompt); default
-    `config.mask_mode`. SAM2 video propagation with memory (`Sam2VideoModel`) is not implemented yet.
+    mask_mode: "per_frame" (the public behaviour: every SAM frame decoded alone with the shared prompt) or
+    "propagate" (frame 0 as per_frame, then SAM2 video tracking with memory; see `propagation.py`); default
+    `config.mask_mode`.
     """
     mode = mask_mode or model.config.mask_mode
     if mode not in MASK_MODES:
@@ -107,7 +108,7 @@ def generate(
     ids, seg_states = greedy_decode(model, embeds, attention, max_new_tokens, use_cache)
     batch = ids.shape[0]
     durations = durations or [None] * batch
-    tracks = _mask_tracks(model, seg_states, model_inputs)
+    tracks = _mask_tracks(model, seg_states, model_inputs, mode)
     results = []
     for b in range(batch):
         row = ids[b].tolist()
@@ -119,13 +120,16 @@ def generate(
 
 
 def _mask_tracks(
-    model: Any, seg_states: list[list[torch.Tensor]], inputs: Mapping[str, Any]
+    model: Any, seg_states: list[list[torch.Tensor]], inputs: Mapping[str, Any], mode: str = "per_frame"
 ) -> list[list[torch.Tensor]]:
     counts = inputs.get("sam_frame_counts")
     if counts is None or not any(seg_states):
         return [[] for _ in seg_states]
     prompts = [model.seg_projector(torch.stack(s)) if s else torch.zeros(0, 1, device=model.device) for s in seg_states]
-    logits = model.predict_masks(prompts, inputs["sam_pixel_values"], counts)
+    if mode == "propagate":
+        logits = propagate_masks(model, prompts, inputs["sam_pixel_values"], counts)
+    else:
+        logits = model.predict_masks(prompts, inputs["sam_pixel_values"], counts)
     tracks: list[list[torch.Tensor]] = []
     for b, sample_logits in enumerate(logits):
         if sample_logits is None:

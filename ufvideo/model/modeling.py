@@ -222,6 +222,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         config = UFVideoConfig.from_pretrained(str(directory))
         set_attn_implementation(config, "sdpa" if str(device) == "cpu" else pick_attn_implementation())
         model = cls(config)
+        model.name_or_path = str(directory)  # where mask_mode="propagate" looks for SAM2 memory weights
         missing, unexpected = load_model(model, str(directory / WEIGHTS_NAME), strict=False, device=str(device))
         if unexpected or (strict and missing):
             shown = f"missing keys {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
