@@ -56,23 +56,28 @@ def test_config_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert json.loads(capsys.readouterr().out)["seed"] == 11
 
 
-def test_demo_runs_every_step_and_tracks_it(tmp_path: Path, mlflow_tracking: str) -> None:
+def test_data_steps_are_tracked_under_the_pipeline_run(tmp_path: Path, mlflow_tracking: str) -> None:
+    """DVC stages and `ufvideo demo` nest each CLI step under the pipeline run given as MLFLOW_RUN_ID."""
     import mlflow
 
-    assert main(["demo", "--workdir", str(tmp_path / "demo"), "synth.videos=4"]) == 0
+    from ufvideo import tracking
+
+    synth, curated = tmp_path / "synth", tmp_path / "curated"
+    with tracking.pipeline_run("unit-pipeline") as parent:
+        assert main(["data", "synth", "--out", str(synth), "--videos", "2"]) == 0
+        mixture = tmp_path / "mix.yaml"
+        mixture.write_text(f"sources:\n  - {{name: synthetic, path: {synth}}}\n")
+        assert main(["data", "curate", "--config", str(mixture), "--out", str(curated)]) == 0
     client = mlflow.MlflowClient(mlflow_tracking)
-    runs = client.search_runs(client.get_experiment_by_name("ufvideo").experiment_id)
+    runs = client.search_runs(
+        client.get_experiment_by_name("ufvideo").experiment_id, f"tags.mlflow.parentRunId = '{parent}'"
+    )
     by_name = {run.info.run_name: run for run in runs}
-    assert {"demo", "synth", "curate"} <= set(by_name)
-    parent = by_name["demo"].info.run_id
-    for step in ("synth", "curate"):
-        assert by_name[step].data.tags["mlflow.parentRunId"] == parent
-        assert by_name[step].info.status == "FINISHED"
-    assert by_name["synth"].data.params["videos"] == "4"
-    curated = read_manifest(tmp_path / "demo" / "data" / "curated")
-    synth = read_manifest(tmp_path / "demo" / "data" / "synth")
-    assert by_name["curate"].data.tags["ufvideo.data_digest"] == synth["digest"]
-    assert by_name["curate"].data.metrics["records"] == curated["records"]
+    assert set(by_name) == {"synth", "curate"}
+    assert by_name["synth"].data.params["videos"] == "2"
+    assert by_name["synth"].data.params["output_digest"] == read_manifest(synth)["digest"]
+    assert by_name["curate"].data.metrics["records"] == read_manifest(curated)["records"]
+    assert all(run.info.status == "FINISHED" for run in runs)
 
 
 def test_model_convert_passes_its_arguments_through(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ufvideo.config import PROFILES, ConfigError, load_profile, load_section
+from ufvideo.config import PROFILES, ConfigError, load_profile, load_section, to_dict
 
 
 def _add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
@@ -24,19 +24,24 @@ def _add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
+    from ufvideo import tracking
     from ufvideo.data.synthetic import SynthConfig, run
 
     values = {"out": args.out, "seed": args.seed, "videos": args.videos}
     cfg = load_section(
         SynthConfig, "synth", profile=args.profile, config_file=args.config, overrides=args.overrides, values=values
     )
-    manifest = run(cfg)
+    with tracking.start_run("synth", params=to_dict(cfg)):
+        manifest = run(cfg)
+        tracking.log_params({"output_digest": manifest["digest"]})
+        tracking.log_metrics({"records": manifest["records"]})
     print(f"synthetic dataset: {manifest['records']} records in {cfg.out} (digest {manifest['digest'][:12]})")
     _print_counts(manifest["counts"]["by_split_task"])
     return 0
 
 
 def _cmd_curate(args: argparse.Namespace) -> int:
+    from ufvideo import tracking
     from ufvideo.data.curate import CurateConfig, run
 
     cfg = load_section(
@@ -47,7 +52,10 @@ def _cmd_curate(args: argparse.Namespace) -> int:
         overrides=args.overrides,
         values={"out": args.out},
     )
-    manifest = run(cfg)
+    with tracking.start_run("curate", params=to_dict(cfg)):
+        manifest = run(cfg)
+        tracking.log_params({"output_digest": manifest["digest"]})
+        tracking.log_metrics({"records": manifest["records"], "rejects": manifest["rejects"]["total"]})
     print(f"curated dataset: {manifest['records']} records in {cfg.out} (digest {manifest['digest'][:12]})")
     _print_counts(manifest["counts"]["by_split_task"])
     return 0
@@ -96,8 +104,7 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from ufvideo.demo import run
 
-    result = run(Path(args.workdir), profile=args.profile, overrides=args.overrides)
-    print(json.dumps(result, indent=2, sort_keys=True))
+    run(Path(args.workdir), profile=args.profile, overrides=args.overrides)  # prints its own summary table
     return 0
 
 
@@ -197,6 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ufvideo.registry.commands import add_parser as add_registry_parser
 
     add_registry_parser(groups)
+
+    from ufvideo.pipeline.commands import add_parser as add_pipeline_parser
+
+    add_pipeline_parser(groups)
 
     demo = groups.add_parser("demo", help="run the main job end to end on the embedded default")
     demo.add_argument("--workdir", default="runs/demo")

@@ -199,6 +199,7 @@ def _credential_key(key: str) -> bool:
 def test_secrets_hold_only_placeholders(rendered: dict[str, list[Obj]]) -> None:
     secrets = [o for objects in rendered.values() for o in objects if o["kind"] == "Secret"]
     names = {"postgres-credentials", "mlflow-backend-store", "s3-credentials"}
+    names |= {"mlflow-tracking", "mlflow-auth", "judge-credentials"}  # read by the KFP pipeline's steps
     assert {s["metadata"]["name"] for s in secrets} == names
     assert all(o["kind"] != "Secret" for name, objs in rendered.items() if name != "secrets" for o in objs)
     for secret in secrets:
@@ -381,3 +382,13 @@ def test_every_manifest_file_is_reachable_from_an_entrypoint() -> None:
     used = set().union(*(_used_files(root) for root in roots))
     on_disk = {path.resolve() for path in K8S_ROOT.rglob("*.yaml")}
     assert on_disk - used == set()
+
+
+def test_every_secret_key_the_pipeline_reads_is_generated(rendered: dict[str, list[Obj]]) -> None:
+    from pipelines import ufvideo_pipeline as pipeline
+
+    generated = {o["metadata"]["name"]: set(o["data"]) for o in rendered["secrets"] if o["kind"] == "Secret"}
+    wanted = [pipeline.S3_SECRET, pipeline.MLFLOW_SECRET, pipeline.MLFLOW_AUTH_SECRET, pipeline.JUDGE_SECRET]
+    for name, keys in wanted:
+        assert name in generated, f"the pipeline reads Secret {name!r}, which k8s/secrets does not generate"
+        assert set(keys) <= generated[name], f"Secret {name!r} lacks {sorted(set(keys) - generated[name])}"

@@ -1,0 +1,1 @@
+"""The Kubeflow pipeline definition (compiled to `ufvideo_pipeline.yaml`); see README.md here."""
