@@ -43,12 +43,10 @@ def test_metrics_table_counts_what_needs_a_judge() -> None:
 
 
 def test_demo_reproduces_the_pipeline_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+    tmp_path: Path, mlflow_isolated: None, capfd: pytest.CaptureFixture[str]
 ) -> None:
     import mlflow
 
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     workdir = tmp_path / "demo"
     demo.prepare(workdir, TINY)  # as run() would; then keep DVC's site cache out of the system temp directory
     demo._dvc(workdir, "config", "--local", "core.site_cache_dir", str(tmp_path / "dvc-site-cache"))

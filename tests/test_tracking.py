@@ -46,9 +46,10 @@ def test_flatten_params() -> None:
         tracking.flatten_params([1, 2])
 
 
-def test_tracking_uri_and_git_commit(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tracking_uri_and_git_commit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    assert tracking.tracking_uri() == "sqlite:///mlflow.db"
+    monkeypatch.chdir(tmp_path)
+    assert tracking.tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"  # absolute: mlflow caches stores per URI
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://tracking:5000")
     assert tracking.tracking_uri() == "http://tracking:5000"
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_DB_FILE = "mlflow.db"
 DEFAULT_EXPERIMENT = "ufvideo"
 # MLflow's server-side limits (mlflow.utils.validation); longer values are rejected, not clipped.
 MAX_PARAM_LENGTH = 6000
@@ -26,8 +26,12 @@ _TRUNCATION_MARK = "...[truncated]"
 
 
 def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI`, else a sqlite file in the working directory (no server needed)."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """`MLFLOW_TRACKING_URI`, else `mlflow.db` in the working directory (no server needed).
+
+    The default is made absolute when resolved: mlflow caches one store per URI string, so a relative
+    `sqlite:///mlflow.db` used from two working directories in one process would silently share the first one.
+    """
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_DB_FILE}"
 
 
 def experiment_name(experiment: str | None = None) -> str:
