@@ -17,23 +17,8 @@ from typing import Any
 
 import ijson
 
-from ufvideo.data.schema import SEG_TOKEN, VIDEO_TOKEN, temp_token
-
-# MODEL.md section 2: the RVOS prompts and answers UFVideo draws from ("image" is kept even for video).
-RVOS_QUESTIONS = (
-    "Can you segment the {expr} in this image?",
-    "Please segment the {expr} in this image.",
-    "What is {expr} in this image? Please respond with segmentation mask.",
-    "What is {expr} in this image? Please output segmentation mask.",
-)
-RVOS_ANSWERS = (
-    "It is [SEG].",
-    "Sure, [SEG].",
-    "Sure, it is [SEG].",
-    "Sure, the segmentation result is [SEG].",
-    "[SEG].",
-)
-assert all(a.count(SEG_TOKEN) == 1 for a in RVOS_ANSWERS)
+from ufvideo.data.schema import VIDEO_TOKEN, temp_token
+from ufvideo.data.templates import RVOS_ANSWERS, RVOS_QUESTIONS
 
 _MEDIA_TOKENS = re.compile(r"<image>|<video>")
 _ROLES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ufvideo.data.schema import temp_token
 from ufvideo.data.synthetic.scene import SceneObject
+from ufvideo.data.templates import RVOS_ANSWERS, RVOS_QUESTIONS
 
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six")
 LETTERS = ("A", "B", "C", "D")
@@ -61,20 +62,6 @@ REFERRING_MULTI_TWO = {
     "colour": "Do object_1 and object_2 have the same colour?",
     "size": "Which of object_1 and object_2 is larger?",
 }
-# RVOS wording is UFVideo's fixed lists (MODEL.md section 2); "image" is kept even for video, as there.
-RVOS_QUESTIONS = (
-    "Can you segment the {expr} in this image?",
-    "Please segment the {expr} in this image.",
-    "What is {expr} in this image? Please respond with segmentation mask.",
-    "What is {expr} in this image? Please output segmentation mask.",
-)
-RVOS_ANSWERS = (
-    "It is [SEG].",
-    "Sure, [SEG].",
-    "Sure, it is [SEG].",
-    "Sure, the segmentation result is [SEG].",
-    "[SEG].",
-)
 TVG_QUESTIONS = (
     "When does the {name} appear in the video? " + TIME_SUFFIX,
     "When is the {name} visible in the video? " + TIME_SUFFIX,

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 
 from ufvideo.data.masks import decode_rle
+from ufvideo.data.templates import RVOS_EVAL_QUESTION
 from ufvideo.eval import metrics as M
 from ufvideo.eval.registry import FRAME_POOLED, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Rle, Sample, Turn
 
-RVOS_QUESTION = "Please segment the {expr} in this image."
 RVOS_ANSWER = "Sure, [SEG]."
 JUDGE_DIMENSIONS = ("sc", "ad", "td", "hd")
 NO_JUDGE_NOTE = "judge metrics not computed: no judge configured (set UFVIDEO_JUDGE_BASE_URL and UFVIDEO_JUDGE_MODEL)"
@@ -40,7 +40,7 @@ def video_turns(text: str) -> list[Turn]:
 def rvos_turns(expression: str) -> list[Turn]:
     """The public MeViS evaluation prompt: lower-cased expression, and the answer "Sure, [SEG]." fed in (teacher
     forcing), so the `[SEG]` state is read from one forward pass."""
-    question = RVOS_QUESTION.format(expr=expression.lower())
+    question = RVOS_EVAL_QUESTION.format(expr=expression.lower())
     return [*video_turns(question), {"from": "gpt", "value": RVOS_ANSWER}]
 
 
