@@ -8,13 +8,12 @@ The clients find moto through `MLFLOW_S3_ENDPOINT_URL` (MLflow) and `AWS_ENDPOIN
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.fixtures_servers import _command, _free_port, _launch, _stop
+from tests.fixtures_servers import running_mlflow_server
 
 __all__ = ["mlflow_s3_server", "mlflow_s3_tracking", "registry_name"]
 
@@ -28,31 +27,9 @@ def mlflow_s3_server(moto_server: str, tmp_path_factory: pytest.TempPathFactory)
     boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1").create_bucket(Bucket=bucket)
     artifact_root = f"s3://{bucket}/artifacts"
     root = tmp_path_factory.mktemp("mlflow_s3")
-    port = _free_port()
-    uri = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # otherwise 7 job-runner processes, 2.4 GB RSS
-    env["MLFLOW_S3_ENDPOINT_URL"] = moto_server
-    cmd = [
-        *_command("mlflow", ["mlflow"]),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{root / 'mlflow.db'}",
-        "--default-artifact-root",
-        artifact_root,
-        "--no-serve-artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    proc = _launch("mlflow server (S3 artifacts)", cmd, f"{uri}/health", root / "mlflow_server.log", env, timeout=90)
-    try:
+    env = {"MLFLOW_S3_ENDPOINT_URL": moto_server}
+    with running_mlflow_server(root, artifact_root, "mlflow server (S3 artifacts)", env) as uri:
         yield uri, artifact_root
-    finally:
-        _stop(proc)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ in their own process group, and are stopped with the whole group at the end of t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -117,25 +118,23 @@ def s3_bucket(moto_server: str) -> str:
     return f"s3://{name}"
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An `mlflow server` on sqlite with artifacts on local disk; yields its tracking URI.
-
-    It does not set MLFLOW_TRACKING_URI itself (use `mlflow_tracking`), so tests that never ask
-    for it keep their own tracking target.
-    """
-    root = tmp_path_factory.mktemp("mlflow")
+@contextlib.contextmanager
+def running_mlflow_server(
+    root: Path, artifact_root: str, label: str = "mlflow server", extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """An `mlflow server` on sqlite under `root` with artifacts at `artifact_root` (a dir or s3://); yields its URI."""
     port = _free_port()
     uri = f"http://127.0.0.1:{port}"
     env = dict(os.environ)
     env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # otherwise 7 job-runner processes, 2.4 GB RSS
+    env.update(extra_env or {})
     cmd = [
         *_command("mlflow", ["mlflow"]),
         "server",
         "--backend-store-uri",
         f"sqlite:///{root / 'mlflow.db'}",
         "--default-artifact-root",
-        str(root / "artifacts"),
+        artifact_root,
         "--no-serve-artifacts",  # large objects never travel through the tracking server
         "--host",
         "127.0.0.1",
@@ -144,11 +143,23 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "--workers",
         "1",
     ]
-    proc = _launch("mlflow server", cmd, f"{uri}/health", root / "mlflow_server.log", env, timeout=90)
+    proc = _launch(label, cmd, f"{uri}/health", root / "mlflow_server.log", env, timeout=90)
     try:
         yield uri
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An `mlflow server` on sqlite with artifacts on local disk; yields its tracking URI.
+
+    It does not set MLFLOW_TRACKING_URI itself (use `mlflow_tracking`), so tests that never ask
+    for it keep their own tracking target.
+    """
+    root = tmp_path_factory.mktemp("mlflow")
+    with running_mlflow_server(root, str(root / "artifacts")) as uri:
+        yield uri
 
 
 @pytest.fixture

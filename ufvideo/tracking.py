@@ -199,7 +199,7 @@ def step_tags(step: str, data_digest: str | None = None, tags: Mapping[str, Any]
 
 
 @contextlib.contextmanager
-def _run_id_env(value: str | None) -> Iterator[None]:
+def run_id_env(value: str | None) -> Iterator[None]:
     """Set `MLFLOW_RUN_ID` for the block and restore it after; mlflow's own end_run deletes it."""
     previous = os.environ.get("MLFLOW_RUN_ID")
     try:
@@ -240,7 +240,7 @@ def start_run(
     parent = _parent_run_id()
     experiment_id = _step_experiment_id(parent, experiment)
     nested = mlflow.active_run() is not None
-    with _run_id_env(None):  # else mlflow.start_run would resume the parent instead of creating the step run
+    with run_id_env(None):  # else mlflow.start_run would resume the parent instead of creating the step run
         run = mlflow.start_run(
             experiment_id=experiment_id,
             run_name=step,
@@ -248,7 +248,7 @@ def start_run(
             parent_run_id=parent,
             tags=step_tags(step, data_digest, tags),
         )
-    with _run_id_env(run.info.run_id), run:
+    with run_id_env(run.info.run_id), run:
         if params is not None:
             log_params(params)
         yield run
@@ -278,7 +278,7 @@ def pipeline_run(name: str, experiment: str | None = None, tags: Mapping[str, An
     """The in-process form of a pipeline run: steps started inside nest under it via `MLFLOW_RUN_ID`."""
     run_id = create_pipeline_run(name, experiment, tags)
     try:
-        with _run_id_env(run_id):
+        with run_id_env(run_id):
             yield run_id
     except BaseException:
         end_pipeline_run(run_id, "FAILED")

@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -181,19 +181,11 @@ def aliases_by_version(name: str) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- register
 
 
-@contextlib.contextmanager
-def _parent_run(run_id: str | None) -> Iterator[None]:
+def _parent_run(run_id: str | None) -> contextlib.AbstractContextManager[None]:
     """Nest the register run under an explicit pipeline run id, as if the platform had set MLFLOW_RUN_ID."""
-    previous = os.environ.get("MLFLOW_RUN_ID")
-    if run_id:
-        os.environ["MLFLOW_RUN_ID"] = run_id
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_RUN_ID", None)
-        else:
-            os.environ["MLFLOW_RUN_ID"] = previous
+    from ufvideo import tracking
+
+    return tracking.run_id_env(run_id or os.environ.get("MLFLOW_RUN_ID"))
 
 
 def _lineage_tags(
