@@ -68,6 +68,12 @@ def test_ground_truth_predictions_score_perfectly(synth_dir: Path) -> None:
         assert m[f"{task}_jf"] == pytest.approx(100.0), task
     assert m["caption_score_avg"] is None and m["referring_sc"] is None
     assert scores.details["samples_per_task"]["referring"] == 4
+    # the report's details cover every task, not just the last one merged
+    per_video = scores.details["jf_per_video"]
+    assert {key.split("/")[0] for key in per_video} == {"rvos", "pixrqa", "pixhqa", "pixtrqa"}
+    assert all(v == pytest.approx(100.0) for v in per_video.values())
+    spans = scores.details["samples_per_task"]["tvg"] + scores.details["samples_per_task"]["pixtrqa"]
+    assert len(scores.details["ious"]) == spans
 
 
 def test_wrong_predictions_score_below_perfect(synth_dir: Path) -> None:

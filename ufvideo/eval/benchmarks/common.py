@@ -167,13 +167,22 @@ def judge_scores(rows: Sequence[Mapping[str, Any]], ctx: ScoreContext, prefix: s
 
 
 def merge_scores(*parts: Scores, aggregation: str | None = None) -> Scores:
+    """One Scores from several; details of the same name add up (lists concatenate, mappings unite) so a report
+    over several tasks plots all of them, not the last one."""
     metrics: dict[str, float | None] = {}
     notes: list[str] = []
     details: dict[str, Any] = {}
     for part in parts:
         metrics.update(part.metrics)
         notes.extend(n for n in part.notes if n not in notes)
-        details.update(part.details)
+        for key, value in part.details.items():
+            seen = details.get(key)
+            if isinstance(seen, list) and isinstance(value, list):
+                details[key] = seen + value
+            elif isinstance(seen, dict) and isinstance(value, dict):
+                details[key] = {**seen, **value}
+            else:
+                details[key] = value
         aggregation = aggregation or part.aggregation
     return Scores(metrics, notes, details, aggregation)
 

@@ -120,7 +120,10 @@ def synthetic_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
         if task in SPAN_TASKS:
             parts.append(span_scores(task_rows, prefix=f"{task}_"))
         if task in MASK_TASKS:
-            parts.append(jf_scores([o for r in task_rows for o in r["objects"]], ctx, prefix=f"{task}_"))
+            part = jf_scores([o for r in task_rows for o in r["objects"]], ctx, prefix=f"{task}_")
+            per_video = part.details.get("jf_per_video", {})
+            part.details["jf_per_video"] = {f"{task}/{video}": jf for video, jf in per_video.items()}
+            parts.append(part)
         if task in TEXT_TASKS:
             parts.append(judge_scores(task_rows, ctx, prefix=f"{task}_"))
     scores = merge_scores(*parts)
