@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
 from ufvideo.data.schema import REGION_TOKEN, SEG_TOKEN, VIDEO_TOKEN
 from ufvideo.model.configuration import UFVideoConfig
@@ -81,7 +81,10 @@ class UFVideoProcessor:
     def from_pretrained(cls, directory: str | Path) -> UFVideoProcessor:
         directory = Path(directory)
         settings = ProcessorSettings(**json.loads((directory / PROCESSOR_FILE).read_text()))
-        return cls(AutoTokenizer.from_pretrained(str(directory), local_files_only=True), settings)
+        # The tokenizer files name their own class; an empty config stops AutoTokenizer from reading our model's
+        # config.json (an unregistered model type, which transformers warns about on every load).
+        tokenizer = AutoTokenizer.from_pretrained(str(directory), local_files_only=True, config=PretrainedConfig())
+        return cls(tokenizer, settings)
 
     # ---- main entry -----------------------------------------------------------------------------------------
     def __call__(
