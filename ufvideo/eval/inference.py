@@ -18,6 +18,7 @@ import torch
 
 from ufvideo.data.dataset import gather_inputs
 from ufvideo.eval.types import Prediction, Sample
+from ufvideo.model.generation import to_device
 from ufvideo.model.propagation import teacher_forced_masks
 from ufvideo.model.segmentation import upsample_logits
 
@@ -62,23 +63,11 @@ def _processor_batch(processor: Any, batch: list[Sample], examples: list[dict[st
     )
 
 
-def _to_device(inputs: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    moved: dict[str, Any] = {}
-    for key, value in inputs.items():
-        if isinstance(value, torch.Tensor):
-            moved[key] = value.to(device)
-        elif isinstance(value, list):
-            moved[key] = [v.to(device) if isinstance(v, torch.Tensor) else v for v in value]
-        else:
-            moved[key] = value
-    return moved
-
-
 @torch.no_grad()
 def _teacher_forced(
     model: Any, inputs: dict[str, Any], batch: list[Sample], mask_mode: str | None = None
 ) -> list[Prediction]:
-    inputs = _to_device({k: v for k, v in inputs.items() if k != "labels"}, model.device)
+    inputs = {k: to_device(v, model.device) for k, v in inputs.items() if k != "labels"}
     pred_masks = teacher_forced_masks(model, inputs, mask_mode)
     predictions = []
     for b, sample in enumerate(batch):

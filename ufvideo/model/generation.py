@@ -101,7 +101,7 @@ def generate(
     mode = mask_mode or model.config.mask_mode
     if mode not in MASK_MODES:
         raise ValueError(f"mask_mode={mode!r} is not supported; allowed: {', '.join(MASK_MODES)}")
-    model_inputs = {k: _to(v, model.device) for k, v in inputs.items() if k not in ("labels",)}
+    model_inputs = {k: to_device(v, model.device) for k, v in inputs.items() if k not in ("labels",)}
     input_ids = model_inputs.pop("input_ids")
     attention = model_inputs.pop("attention_mask")
     embeds = model.embed_inputs(input_ids, **model_inputs)
@@ -141,9 +141,10 @@ def _mask_tracks(
     return tracks
 
 
-def _to(value: Any, device: torch.device) -> Any:
+def to_device(value: Any, device: torch.device) -> Any:
+    """A batch value (tensor, list of tensors, or anything else left as is) on `device`."""
     if isinstance(value, torch.Tensor):
         return value.to(device)
     if isinstance(value, list):
-        return [_to(v, device) for v in value]
+        return [to_device(v, device) for v in value]
     return value
