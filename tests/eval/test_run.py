@@ -125,6 +125,13 @@ def test_resume_after_a_crash(synth_dir: Path, checkpoint: Path, tmp_path: Path)
     fourth = FakeInference()
     run(EvalConfig(**{**cfg.__dict__, "strict_parsing": True}), fourth, _loader)
     assert len(fourth.seen) == 22
+    # Rows parsed by another version of the benchmark's parser module are predicted again, not rescored.
+    progress = tmp_path / "out/progress.json"
+    key = json.loads(progress.read_text())
+    progress.write_text(json.dumps({**key, "parser": "0" * 16}))
+    fifth = FakeInference()
+    run(EvalConfig(**{**cfg.__dict__, "strict_parsing": True}), fifth, _loader)
+    assert len(fifth.seen) == 22
 
 
 def test_judge_over_http_with_cache(synth_dir: Path, checkpoint: Path, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the predictions JSONL, mask PNGs / submission zip and the report, and log the me
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import logging
@@ -118,8 +119,21 @@ def _checkpoint_ref(uri: str) -> dict[str, str]:
     return {"uri": uri, "digest": checkpoint_digest(uri)}
 
 
+def _parser_digest(bench: Benchmark) -> str:
+    """Digest of the module that parses this benchmark's predictions: rows parsed by older code (other fields,
+    other rules) are predicted again rather than scored as if the current parser had made them."""
+    source = inspect.getsource(inspect.getmodule(bench.parse) or bench.parse)
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
 def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dict[str, str]) -> dict[str, Any]:
-    return {"benchmark": bench.name, "split": split, "checkpoint": checkpoint["digest"], "strict": cfg.strict_parsing}
+    return {
+        "benchmark": bench.name,
+        "split": split,
+        "checkpoint": checkpoint["digest"],
+        "strict": cfg.strict_parsing,
+        "parser": _parser_digest(bench),
+    }
 
 
 def _rank() -> tuple[int, int]:

@@ -1,5 +1,6 @@
 """The synthetic benchmark on a freshly generated curated directory: only the test split is loaded, prompts are
-the records' own turns, and ground-truth predictions score perfectly on every task kind (judge metrics null)."""
+the records' own turns, and ground-truth predictions score perfectly on every task kind (judge metrics null,
+CIDEr-D computed)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def test_ground_truth_predictions_score_perfectly(synth_dir: Path) -> None:
     for task in ("rvos", "pixrqa", "pixhqa", "pixtrqa"):
         assert m[f"{task}_jf"] == pytest.approx(100.0), task
     assert m["caption_score_avg"] is None and m["referring_sc"] is None
+    # CIDEr-D of a candidate equal to its reference: 10 where every n-gram order has a distinctive n-gram (short
+    # referring answers may share all their 4-grams with another reference: that order then adds 0, not 10)
+    assert m["caption_cider"] == pytest.approx(10.0) and m["dvc_cider"] == pytest.approx(10.0)
+    assert m["referring_cider"] >= 9.0
+    assert m["dvc_event_precision"] == pytest.approx(100.0) and m["dvc_event_recall"] == pytest.approx(100.0)
     assert scores.details["samples_per_task"]["referring"] == 4
     # the report's details cover every task, not just the last one merged
     per_video = scores.details["jf_per_video"]
@@ -86,6 +92,19 @@ def test_wrong_predictions_score_below_perfect(synth_dir: Path) -> None:
     m = synthetic_score(rows, ScoreContext(aggregation=FRAME_POOLED)).metrics
     assert m["qa_accuracy"] == 0.0 and m["mcqa_accuracy"] == 0.0 and m["tvg_miou"] == 0.0
     assert m["rvos_j"] < 100.0 and m["pixtrqa_f"] < 100.0
+    assert m["caption_cider"] == 0.0 and m["dvc_cider"] == 0.0 and m["dvc_event_f1"] == 0.0
+
+
+def test_cider_rewards_the_right_content(synth_dir: Path) -> None:
+    """A caption naming the other video's objects scores far below the right one, though the template is shared."""
+    captions = [s for s in synthetic_load(synth_dir) if s.task == "caption"]
+    answers = [s.ground_truth["answer"] for s in captions]
+    swapped = answers[1:] + answers[:1]
+    scores = []
+    for texts in (answers, swapped):
+        rows = [synthetic_parse(Prediction(s.id, text=t), s) for s, t in zip(captions, texts, strict=True)]
+        scores.append(synthetic_score(rows, ScoreContext()).metrics["caption_cider"])
+    assert scores[0] == pytest.approx(10.0) and scores[1] < 0.5 * scores[0]
 
 
 def test_declaration_lists_every_metric_the_scorer_emits(synth_dir: Path) -> None:

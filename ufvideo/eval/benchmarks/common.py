@@ -1,5 +1,5 @@
 """Helpers the benchmark modules share: reading annotation files, the public prompt shapes, and scoring of mask
-tracks (J/F), time spans (R@IoU, mIoU) and judge-rated text, all through `ufvideo.eval.metrics`.
+tracks (J/F), time spans (R@IoU, mIoU), judge-rated text and CIDEr-D, all through `ufvideo.eval.metrics`.
 """
 
 from __future__ import annotations
@@ -164,6 +164,28 @@ def judge_scores(rows: Sequence[Mapping[str, Any]], ctx: ScoreContext, prefix: s
     if failed:
         notes.append(f"{failed} item(s) got no parsable judgment and are left out of the judge averages")
     return Scores(metrics, notes, {"judge_usage": ctx.judge.usage()})
+
+
+def cider_scores(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> Scores:
+    """CIDEr-D of `pred_text` against `reference` over these rows (their references are the IDF corpus).
+
+    A reference-based figure reported *beside* the judge's, never in its place: on data with exact references
+    (the synthetic benchmark) it tells whether the text names the right things when no judge is configured.
+    """
+    score, per_item = M.cider_d_text([r["pred_text"] for r in rows], [[r["reference"]] for r in rows])
+    notes = [f"{prefix}cider: CIDEr-D (COCO caption toolkit formula, x10 scale as the toolkit returns it)"]
+    if len(rows) == 1:
+        notes.append(f"{prefix}cider: a single item has no IDF corpus and always scores 0")
+    return Scores({f"{prefix}cider": score}, notes, {"cider_per_item": [round(v, 6) for v in per_item]})
+
+
+def event_scores(rows: Sequence[Mapping[str, Any]], prefix: str = "") -> Scores:
+    """Dense-caption event localisation (`pred_spans` vs `gt_spans` per row) in percent, as densevid_eval."""
+    result = M.event_detection([r["pred_spans"] for r in rows], [r["gt_spans"] for r in rows])
+    metrics = {f"{prefix}event_{k}": 100.0 * v for k, v in result.items()}
+    tious = ", ".join(f"{t:g}" for t in M.DENSE_TIOUS)
+    note = f"{prefix}event_*: densevid_eval localisation (tIoU > t, t in {tious}); f1 of the averaged P and R"
+    return Scores(metrics, [note])
 
 
 def merge_scores(*parts: Scores, aggregation: str | None = None) -> Scores:

@@ -1,6 +1,8 @@
 """The synthetic test split (a curated directory from `ufvideo data synth`), scored per task kind with the same
-metric functions as the public benchmarks: exact-match accuracy (qa, mcqa), J/F (mask tasks), R@IoU/mIoU (spans)
-and the judge for free text (caption, referring, dvc and the UFVideo-Bench style descriptions).
+metric functions as the public benchmarks: exact-match accuracy (qa, mcqa), J/F (mask tasks), R@IoU/mIoU (spans),
+dense-caption event precision/recall over tIoU 0.3-0.9 (dvc, as ActivityNet Captions' densevid_eval) and the judge
+for free text (caption, referring, dvc and the UFVideo-Bench style descriptions). Free text also gets CIDEr-D
+against the exact synthetic reference, so it is scored even where no judge endpoint is configured.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from ufvideo.data.shards import MANIFEST, iter_records
 from ufvideo.data.shards import data_root as dataset_data_root
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import (
+    cider_scores,
+    event_scores,
     jf_scores,
     judge_scores,
     mask_row,
@@ -27,6 +31,7 @@ MASK_MARKER = "The segmentation mask"
 TEXT_TASKS = ("caption", "referring", "dvc", "pixrqa", "pixhqa", "pixtrqa")
 MASK_TASKS = ("rvos", "pixrqa", "pixhqa", "pixtrqa")
 SPAN_TASKS = ("tvg", "pixtrqa")
+EVENT_TASKS = ("dvc",)
 ACCURACY_TASKS = ("qa", "mcqa")
 TASK_ORDER = ("qa", "mcqa", "caption", "referring", "rvos", "tvg", "dvc", "pixrqa", "pixhqa", "pixtrqa")
 
@@ -93,6 +98,9 @@ def synthetic_parse(prediction: Prediction, sample: Sample, strict: bool = False
         if gt is None:
             raise ValueError(f"sample {sample.id}: the reference answer has no {{<TEMP-a><TEMP-b>}} span")
         row["gt_span"] = list(gt)
+    if task in EVENT_TASKS:
+        row["pred_spans"] = [list(s) for s in M.parse_spans(prediction.text)]
+        row["gt_spans"] = [list(s) for s in M.parse_spans(answer)]
     if task in MASK_TASKS:
         row["objects"] = [
             {"video": row["video"], **mask_row(prediction, sample, k)} for k in range(len(sample.ground_truth["masks"]))
@@ -119,6 +127,8 @@ def synthetic_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
             parts.append(Scores({f"{task}_accuracy": accuracy}, [f"{task}: {rule}"]))
         if task in SPAN_TASKS:
             parts.append(span_scores(task_rows, prefix=f"{task}_"))
+        if task in EVENT_TASKS:
+            parts.append(event_scores(task_rows, prefix=f"{task}_"))
         if task in MASK_TASKS:
             part = jf_scores([o for r in task_rows for o in r["objects"]], ctx, prefix=f"{task}_")
             per_video = part.details.get("jf_per_video", {})
@@ -126,6 +136,7 @@ def synthetic_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
             parts.append(part)
         if task in TEXT_TASKS:
             parts.append(judge_scores(task_rows, ctx, prefix=f"{task}_"))
+            parts.append(cider_scores(task_rows, prefix=f"{task}_"))
     scores = merge_scores(*parts)
     scores.details["per_task_accuracy"] = per_task_accuracy
     scores.details["samples_per_task"] = {t: len(v) for t, v in by_task.items()}
@@ -139,10 +150,12 @@ def _metric_names() -> tuple[str, ...]:
             names.append(f"{task}_accuracy")
         if task in SPAN_TASKS:
             names += [f"{task}_{m}" for m in ("r_at_0_3", "r_at_0_5", "r_at_0_7", "miou")]
+        if task in EVENT_TASKS:
+            names += [f"{task}_{m}" for m in ("event_precision", "event_recall", "event_f1")]
         if task in MASK_TASKS:
             names += [f"{task}_{m}" for m in ("j", "f", "jf")]
         if task in TEXT_TASKS:
-            names += [f"{task}_{m}" for m in ("sc", "ad", "td", "hd", "score_avg", "score_avg_no_td")]
+            names += [f"{task}_{m}" for m in ("sc", "ad", "td", "hd", "score_avg", "score_avg_no_td", "cider")]
     return tuple(names)
 
 

@@ -16,6 +16,7 @@ from ufvideo.eval.metrics.aggregate import (
     revos_report,
     videorefer_q_report,
 )
+from ufvideo.eval.metrics.captioning import caption_tokens, cider_d, cider_d_text
 from ufvideo.eval.metrics.masks import (
     boundary_map,
     boundary_radius,
@@ -29,21 +30,37 @@ from ufvideo.eval.metrics.parsing import (
     option_letters,
     parse_mvbench_answer,
     parse_span,
+    parse_spans,
     parse_videorefer_q_answer,
     temp_tokens_to_text,
     videorefer_answer_letter,
 )
-from ufvideo.eval.metrics.temporal import grounding_scores, mean_iou, recall_at_iou, span_ious, temporal_iou
+from ufvideo.eval.metrics.temporal import (
+    DENSE_TIOUS,
+    dense_iou,
+    event_detection,
+    grounding_scores,
+    mean_iou,
+    recall_at_iou,
+    span_ious,
+    temporal_iou,
+)
 
 __all__ = [
+    "DENSE_TIOUS",
     "AGGREGATIONS",
     "FRAME_POOLED",
     "PER_EXPRESSION",
     "boundary_map",
     "boundary_radius",
+    "caption_tokens",
+    "cider_d",
+    "cider_d_text",
     "contour_accuracy",
     "davis_decay",
     "davis_recall",
+    "dense_iou",
+    "event_detection",
     "frame_pooled_mean",
     "grounding_scores",
     "jf_report",
@@ -52,6 +69,7 @@ __all__ = [
     "option_letters",
     "parse_mvbench_answer",
     "parse_span",
+    "parse_spans",
     "parse_videorefer_q_answer",
     "per_expression_mean",
     "pixel_accuracy",

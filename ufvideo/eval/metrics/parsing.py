@@ -46,6 +46,11 @@ def parse_span(text: str, strict: bool = False) -> tuple[float, float] | None:
     return (start, end) if 0.0 <= start <= end <= 1.0 else None
 
 
+def parse_spans(text: str) -> list[tuple[float, float]]:
+    """Every `{<TEMP-a><TEMP-b>}` / `{a, b}` span in order (dense captions hold one per event), as written."""
+    return [(float(a), float(b)) for a, b in _SPAN_RE.findall(temp_tokens_to_text(text))]
+
+
 def option_letters(n_options: int) -> list[str]:
     """Option labels (A), (B), ... in candidate order."""
     if not 1 <= n_options <= 26:

@@ -97,3 +97,46 @@ def grounding_scores(
     scores["mIoU"] = mean_iou(ious)
     scores["convention"] = "IoU > m (UFVideo)" if strict else "IoU >= m (lmms-eval)"
     return scores
+
+
+# The ActivityNet Captions dense-captioning evaluation (densevid_eval) averages its localisation figures over these.
+DENSE_TIOUS = (0.3, 0.5, 0.7, 0.9)
+
+
+def dense_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """densevid_eval's tIoU: intersection / (union + 1e-8), the union being min(hull, |a| + |b|)."""
+    inter = max(0.0, min(float(a[1]), float(b[1])) - max(float(a[0]), float(b[0])))
+    hull = max(float(a[1]), float(b[1])) - min(float(a[0]), float(b[0]))
+    union = min(hull, (float(a[1]) - float(a[0])) + (float(b[1]) - float(b[0])))
+    return inter / (union + 1e-8)
+
+
+def event_detection(
+    preds: Sequence[Sequence[Sequence[float]]],
+    gts: Sequence[Sequence[Sequence[float]]],
+    tious: Sequence[float] = DENSE_TIOUS,
+) -> dict[str, float]:
+    """Dense-captioning event localisation as densevid_eval scores it: per video and tIoU, precision = predicted
+    events overlapping some reference event by tIoU > t over all predicted events (0 with none), recall = reference
+    events hit by some prediction over all reference events; each averaged over videos, then over thresholds.
+
+    Returned as fractions, with `f1` the harmonic mean of the two averages (the figure TimeChat-style papers add).
+    """
+    if len(preds) != len(gts):
+        raise ValueError(f"event_detection: {len(preds)} prediction lists for {len(gts)} videos")
+    if not gts:
+        raise ValueError("event_detection: no videos")
+    empty = [i for i, g in enumerate(gts) if not g]
+    if empty:
+        raise ValueError(f"event_detection: video(s) {empty[:5]} have no reference event")
+    precision, recall = [], []
+    for t in tious:
+        per_video_p, per_video_r = [], []
+        for pred, gt in zip(preds, gts, strict=True):
+            hits = [[dense_iou(p, g) > t for g in gt] for p in pred]
+            per_video_p.append(sum(any(row) for row in hits) / len(pred) if pred else 0.0)
+            per_video_r.append(sum(any(row[j] for row in hits) for j in range(len(gt))) / len(gt))
+        precision.append(float(np.mean(per_video_p)))
+        recall.append(float(np.mean(per_video_r)))
+    p, r = float(np.mean(precision)), float(np.mean(recall))
+    return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0}
