@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Tiny profile, synthetic data: stage 1 + stage 2 as shipped, then `ufvideo eval --benchmark synthetic` of the trained
-# checkpoint and of an untrained tiny model, on the synthetic test split (6 unseen videos, 66 samples).
+# checkpoint and of an untrained tiny model, on the synthetic test split (24 unseen videos, 264 samples).
 # Usage: bench/bench_tiny_eval.sh [WORKDIR] [extra stage-2 overrides, e.g. num_epochs=30]
 # Prints both metric tables; figures recorded in BENCHMARKS.md ("Tiny model on the synthetic benchmark").
 set -euo pipefail
@@ -8,7 +8,7 @@ W=${1:-/tmp/ufvideo-bench-tiny-eval}; shift || true
 B=$(cd "$(dirname "$0")/.." && pwd)/.venv/bin
 mkdir -p "$W" && cd "$W"
 export MLFLOW_TRACKING_URI=${MLFLOW_TRACKING_URI:-sqlite:///$W/mlflow.db}
-"$B/ufvideo" data synth --out synth --videos 24 > /dev/null
+"$B/ufvideo" data synth --out synth > /dev/null  # the profile's 96 videos (72 train / 24 test)
 SECONDS=0
 "$B/ufvideo" train --stage 1 --data synth --out s1 > s1.json
 echo "stage 1: ${SECONDS} s"; SECONDS=0
