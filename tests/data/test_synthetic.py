@@ -276,7 +276,16 @@ def test_corpus_covers_every_word_of_the_dataset(dataset: tuple[SynthConfig, lis
 
 
 @pytest.mark.parametrize(
-    "bad", [{"width": 127}, {"height": 16}, {"num_frames": 8}, {"videos": 0}, {"test_every": 1}, {"fps": 0}]
+    "bad",
+    [
+        {"width": 127},
+        {"height": 16},
+        {"num_frames": 8},
+        {"videos": 0},
+        {"test_every": 1},
+        {"fps": 0},
+        {"extra_questions": -1},
+    ],
 )
 def test_config_rejects_unusable_values(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError, match="synth."):
@@ -311,3 +320,31 @@ def test_visible_masks_are_disjoint_and_respect_z_order(scenes: dict) -> None:
     for (shape, size), area in sizes.items():
         if (shape, "small") in sizes and size == "large":
             assert area > 2 * sizes[(shape, "small")]
+
+
+def test_extra_questions_add_distinct_answerable_records(tmp_path: Path, dataset: tuple[SynthConfig, list]) -> None:
+    """`extra_questions` appends qa-k / mcqa-k records asking new things, leaving every other record unchanged."""
+    base_cfg, base_records = dataset
+    cfg = SynthConfig(out=str(tmp_path / "extra"), seed=SEED, videos=VIDEOS, extra_questions=3)
+    manifest = run(cfg)
+    assert validate_dir(cfg.out).ok and manifest["recipe"]["extra_questions"] == 3
+    assert "extra_questions" not in synthetic.read_manifest(base_cfg.out)["recipe"]
+    records = [(split, r) for split in ("train", "test") for r in iter_records(cfg.out, split=split)]
+    by_id = {r["id"]: r for _, r in records}
+    assert all(by_id[r["id"]] == r for _, r in base_records)  # the base records are byte-for-byte the same
+    extra = [r for _, r in records if r["id"] not in {b["id"] for _, b in base_records}]
+    assert {r["task"] for r in extra} == {"qa", "mcqa"} and len(extra) > 4 * VIDEOS
+    scenes = {i: scene_for(cfg, i) for i in range(cfg.videos)}
+    for task in ("qa", "mcqa"):
+        for index in range(cfg.videos):
+            mine = [r for _, r in records if r["task"] == task and r["meta"]["video_index"] == index]
+            asked = [(r["meta"]["kind"], tuple(sorted(r["meta"]["objects"]))) for r in mine]
+            assert len(set(asked)) == len(asked) and 2 <= len(mine) <= 4, (task, index, asked)
+    for record in extra:
+        scene = scenes[record["meta"]["video_index"]]
+        objs = [scene.objects[i] for i in record["meta"]["objects"]]
+        if record["task"] == "mcqa":
+            texts = [text for _, text in _options(record["conversations"][0]["value"])]
+            assert _answer(record) == "ABCD"[texts.index(_mc_truth(record["meta"]["kind"], objs[0], scene))]
+        elif record["meta"]["kind"] in ("colour", "shape", "size"):
+            assert getattr(objs[0], record["meta"]["kind"]) in _answer(record)

@@ -33,7 +33,15 @@ from ufvideo.data.synthetic.scene import (
     render_frames,
     scene_rngs,
 )
-from ufvideo.data.synthetic.text_tasks import build_caption, build_dvc, build_mcqa, build_qa, build_tvg, video_stem
+from ufvideo.data.synthetic.text_tasks import (
+    build_caption,
+    build_dvc,
+    build_mcqa,
+    build_qa,
+    build_tvg,
+    extra_questions,
+    video_stem,
+)
 from ufvideo.data.video import write_video
 
 __all__ = ["BUILDERS", "SynthConfig", "build_records", "corpus_texts", "run", "scene_for", "split_of"]
@@ -70,6 +78,7 @@ class SynthConfig:
     num_frames: int = 40
     fps: int = 8
     test_every: int = 4  # video i goes to test when i % test_every == test_every - 1; 0 puts every video in train
+    extra_questions: int = 0  # more qa and mcqa records per video (own RNG stream: the other records do not change)
     shard_size: int = 2000
 
     def __post_init__(self) -> None:
@@ -83,6 +92,8 @@ class SynthConfig:
             raise ValueError(f"synth.fps must be >= 1, got {self.fps}")
         if self.test_every < 0 or self.test_every == 1:
             raise ValueError(f"synth.test_every must be 0 (no test split) or >= 2, got {self.test_every}")
+        if self.extra_questions < 0:
+            raise ValueError(f"synth.extra_questions must be >= 0, got {self.extra_questions}")
 
 
 def split_of(index: int, test_every: int) -> str:
@@ -95,15 +106,22 @@ def scene_for(cfg: SynthConfig, index: int) -> Scene:
     return make_scene(cfg.seed, index, width=cfg.width, height=cfg.height, num_frames=cfg.num_frames, fps=cfg.fps)
 
 
-def build_records(scene: Scene) -> list[dict[str, Any]]:
-    """All records of one video, with wording drawn from the video's own text RNG."""
+def build_records(scene: Scene, extra: int = 0) -> list[dict[str, Any]]:
+    """All records of one video, with wording drawn from the video's own text RNG; `extra` more qa and mcqa
+    records come last, from a third stream, so the first records are the same bytes whatever `extra` is."""
     _, text_rng = scene_rngs(scene.seed, scene.index)
-    return [builder(scene, text_rng) for builder in BUILDERS]
+    records = [builder(scene, text_rng) for builder in BUILDERS]
+    if extra:
+        extra_rng = np.random.default_rng(np.random.SeedSequence([int(scene.seed), int(scene.index)], spawn_key=(2,)))
+        records += extra_questions(scene, extra_rng, extra, records)
+    return records
 
 
 def _recipe(cfg: SynthConfig) -> dict[str, Any]:
     # `out` is left out: the same seed must give the same manifest bytes wherever it is written.
     fields = ("seed", "videos", "width", "height", "num_frames", "fps", "test_every", "shard_size")
+    if cfg.extra_questions:  # only when used, so manifests of earlier datasets keep their bytes
+        fields += ("extra_questions",)
     return {"generator": "ufvideo.data.synthetic", "version": GENERATOR_VERSION, **{k: getattr(cfg, k) for k in fields}}
 
 
@@ -116,7 +134,7 @@ def run(cfg: SynthConfig) -> dict[str, Any]:
             scene = scene_for(cfg, index)
             write_video(out / "videos" / f"{video_stem(scene)}.mp4", render_frames(scene), cfg.fps)
             split = split_of(index, cfg.test_every)
-            for record in build_records(scene):
+            for record in build_records(scene, cfg.extra_questions):
                 writer.write(record, split=split)
     manifest = read_manifest(out)
     log.info("synthetic: %d videos, %d records in %s", cfg.videos, manifest["records"], out)

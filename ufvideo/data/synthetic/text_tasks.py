@@ -17,6 +17,7 @@ from ufvideo.data.synthetic.scene import COLOURS, SHAPES, Scene, SceneObject
 
 T = TypeVar("T")
 QA = tuple[str, str, list[SceneObject], str]  # question, answer, objects asked about, question kind
+MCQA = tuple[str, str, list[str], list[SceneObject], str]  # question, correct option, distractor pool, objects, kind
 
 
 def pick(rng: np.random.Generator, items: Sequence[T]) -> T:
@@ -108,9 +109,13 @@ def _qa_candidates(scene: Scene, rng: np.random.Generator) -> list[QA]:
     return out
 
 
+def _qa_record(scene: Scene, rng: np.random.Generator, slug: str, candidate: QA) -> dict[str, Any]:
+    question, answer, objects, kind = candidate
+    return base_record(scene, "qa", slug, question, answer, objects, kind)
+
+
 def build_qa(scene: Scene, rng: np.random.Generator) -> dict[str, Any]:
-    question, answer, objects, kind = pick(rng, _qa_candidates(scene, rng))
-    return base_record(scene, "qa", "qa", question, answer, objects, kind)
+    return _qa_record(scene, rng, "qa", pick(rng, _qa_candidates(scene, rng)))
 
 
 def _options(rng: np.random.Generator, correct: str, pool: Sequence[str]) -> tuple[list[str], int]:
@@ -123,9 +128,7 @@ def _options(rng: np.random.Generator, correct: str, pool: Sequence[str]) -> tup
     return shuffled, shuffled.index(correct)
 
 
-def _mcqa_candidates(
-    scene: Scene, rng: np.random.Generator
-) -> list[tuple[str, str, list[str], list[SceneObject], str]]:
+def _mcqa_candidates(scene: Scene, rng: np.random.Generator) -> list[MCQA]:
     """(question, correct option, distractor pool, objects, kind) for every well-defined multiple choice form."""
     objs = scene.objects
     motions = sorted({f"{v[0]} {v[2]}" for v in lang.MOTION_WORDS.values()})
@@ -150,15 +153,43 @@ def _mcqa_candidates(
     return out
 
 
-def build_mcqa(scene: Scene, rng: np.random.Generator) -> dict[str, Any]:
-    question, correct, pool, objects, kind = pick(rng, _mcqa_candidates(scene, rng))
+def _mcqa_record(scene: Scene, rng: np.random.Generator, slug: str, candidate: MCQA) -> dict[str, Any]:
+    question, correct, pool, objects, kind = candidate
     options, answer_index = _options(rng, correct, pool)
     style = int(rng.integers(2))
     record = base_record(
-        scene, "mcqa", "mcqa", lang.mc_question(question, options, style), lang.LETTERS[answer_index], objects, kind
+        scene, "mcqa", slug, lang.mc_question(question, options, style), lang.LETTERS[answer_index], objects, kind
     )
     record["meta"].update(options=options, answer_index=answer_index)
     return record
+
+
+def build_mcqa(scene: Scene, rng: np.random.Generator) -> dict[str, Any]:
+    return _mcqa_record(scene, rng, "mcqa", pick(rng, _mcqa_candidates(scene, rng)))
+
+
+def _asks(kind: str, objects: Sequence[SceneObject | int]) -> tuple[str, tuple[int, ...]]:
+    """What a question asks: its form and the objects it is about (records keep both in `meta`)."""
+    return kind, tuple(sorted(o if isinstance(o, int) else o.index for o in objects))
+
+
+def extra_questions(
+    scene: Scene, rng: np.random.Generator, count: int, base: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Up to `count` more qa and mcqa records per video (slugs qa-2, mcqa-2, ...), each asking what no other record
+    of its task in this video asks. Why: one question per video leaves the tiny model about ten examples per
+    question form, too few to learn to copy the subject and read the attribute off the video."""
+    records: list[dict[str, Any]] = []
+    for task, candidates, make in (("qa", _qa_candidates, _qa_record), ("mcqa", _mcqa_candidates, _mcqa_record)):
+        asked = {_asks(r["meta"]["kind"], r["meta"]["objects"]) for r in base if r["task"] == task}
+        for k in range(2, count + 2):
+            left = [c for c in candidates(scene, rng) if _asks(c[-1], c[-2]) not in asked]
+            if not left:
+                break
+            choice = pick(rng, left)
+            asked.add(_asks(choice[-1], choice[-2]))
+            records.append(make(scene, rng, f"{task}-{k}", choice))
+    return records
 
 
 def caption_order(scene: Scene) -> list[SceneObject]:
