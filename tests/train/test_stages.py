@@ -106,3 +106,26 @@ def test_full_step_moves_the_llm_and_keeps_encoders(batch) -> None:
             assert not torch.equal(param, before[name]), name
         if name.startswith(("vision_tower.", "sam.vision_encoder.", "sam.prompt_encoder.")):
             assert torch.equal(param, before[name]), name
+
+
+def test_train_vision_tower_unfreezes_siglip_alone(batch) -> None:
+    """The tiny profile's option: SigLIP gets gradients (a graph is kept for it) and moves; SAM2's encoders do not."""
+    model, _ = ufvideo_tiny(seed=0, corpus=corpus_texts())
+    state = apply_policy(model, "align", train_vision_tower=True)
+    names = trainable_names(model)
+    tower = [n for n, _ in model.named_parameters() if n.startswith("vision_tower.")]
+    # SigLIP's last layer only feeds hidden states past `vision_feature_layer` (-2): it stays frozen (no gradient
+    # would ever reach it, which DDP rejects), everything before it trains.
+    reached = [n for n in tower if ".encoder.layers.1." not in n and "post_layernorm" not in n]
+    assert reached and set(reached) == {n for n in names if n.startswith("vision_tower.")}
+    before = one_step(model, batch)
+    params = dict(model.named_parameters())
+    for name in reached:
+        assert not torch.equal(params[name], before[name]), f"{name}: trainable but unchanged"
+    for name in params:
+        if name.startswith(("sam.vision_encoder.", "sam.prompt_encoder.")):
+            assert torch.equal(params[name], before[name]), name
+    with torch.no_grad():  # evaluation keeps no graph even with the tower trainable
+        feats = model.vision_features(torch.zeros(1, 3, 64, 64))
+    assert not feats.requires_grad
+    state.remove()

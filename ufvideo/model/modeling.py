@@ -84,8 +84,10 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
 
     # ---- inputs -> embeddings -------------------------------------------------------------------------------
     def vision_features(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """(N, 3, S, S) -> (N, patches, C_v) from hidden state `vision_feature_layer`, without gradients."""
-        with torch.no_grad():
+        """(N, 3, S, S) -> (N, patches, C_v) from hidden state `vision_feature_layer`; no graph is kept for the
+        frozen tower (the released recipe), one is when a training policy unfroze it (the random tiny tower)."""
+        trainable = torch.is_grad_enabled() and any(p.requires_grad for p in self.vision_tower.parameters())
+        with torch.set_grad_enabled(trainable):
             out = self.vision_tower(pixel_values=pixel_values, output_hidden_states=True)
         return out.hidden_states[self.config.vision_feature_layer]
 

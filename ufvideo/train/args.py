@@ -31,6 +31,7 @@ class TrainConfig:
     init: str | None = None  # checkpoint to start from; stage 2 requires the stage-1 checkpoint
     model: Literal["tiny", "ufvideo-7b"] = "tiny"  # profile recorded in ufvideo.json; tiny may start from scratch
     freeze_policy: Literal["align", "full"] = "align"
+    train_vision_tower: bool = False  # tiny profile only: its SigLIP is random, not pretrained (stages.apply_policy)
     seed: int = 42
     # batch: the global batch is the recipe; gradient accumulation follows from the world size
     global_batch_size: int = 8

@@ -114,7 +114,7 @@ def make_trainer(
 ) -> UFVideoTrainer:
     """The configured trainer (policy already applied to `model`); exposed for tests and notebooks."""
     args = training_arguments(cfg)
-    freeze = apply_policy(model, cfg.freeze_policy)
+    freeze = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower)
     meter = ThroughputMeter(llm_flops_per_token(model, set(freeze.row_masked)), cfg.peak_tflops)
     trainer = UFVideoTrainer(
         model=model,

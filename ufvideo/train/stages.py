@@ -83,8 +83,13 @@ POLICIES: dict[str, Callable[[UFVideoForConditionalGeneration, FreezeState], Non
 STAGE_POLICY = {1: "align", 2: "full"}
 
 
-def apply_policy(model: UFVideoForConditionalGeneration, policy: str) -> FreezeState:
-    """Set `requires_grad` per policy (on top of the model's own always-frozen parts) and install row masks."""
+def apply_policy(model: UFVideoForConditionalGeneration, policy: str, train_vision_tower: bool = False) -> FreezeState:
+    """Set `requires_grad` per policy (on top of the model's own always-frozen parts) and install row masks.
+
+    `train_vision_tower` unfreezes SigLIP on top of either policy. It exists for the tiny profile, whose tower is
+    random rather than pretrained: training it stands in for the pretraining a real tower brings. The released
+    recipe never trains SigLIP, so the 7B profile leaves it off.
+    """
     if policy not in POLICIES:
         raise ValueError(f"freeze_policy={policy!r} is not defined; allowed: {', '.join(POLICIES)}")
     model.requires_grad_(False)
@@ -94,7 +99,25 @@ def apply_policy(model: UFVideoForConditionalGeneration, policy: str) -> FreezeS
     model.apply_freezing()  # SigLIP frozen; in SAM2 only the reachable mask-decoder parts train
     state = FreezeState(policy)
     POLICIES[policy](model, state)
+    if train_vision_tower:
+        _unfreeze_vision_tower(model)
     return state
+
+
+def _unfreeze_vision_tower(model: UFVideoForConditionalGeneration) -> None:
+    """Train SigLIP up to the hidden state the connector reads; later layers and the post-norm/head never get a
+    gradient, and a trainable parameter without one would break DDP's (and ZeRO's) gradient reduction."""
+    tower = getattr(model.vision_tower, "vision_model", model.vision_tower)  # nested in older transformers
+    tower.requires_grad_(True)
+    layers = tower.encoder.layers
+    index = model.config.vision_feature_layer
+    applied = len(layers) + 1 + index if index < 0 else index  # hidden_states[i] is the output after i layers
+    for layer in layers[applied:]:
+        layer.requires_grad_(False)
+    for name in ("post_layernorm", "head"):
+        module = getattr(tower, name, None)
+        if module is not None:
+            module.requires_grad_(False)
 
 
 def trainable_names(model: nn.Module) -> list[str]:
