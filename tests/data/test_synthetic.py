@@ -304,6 +304,13 @@ def test_cli_synth_then_validate(tmp_path: Path, capsys: pytest.CaptureFixture[s
     out = tmp_path / "cli"
     assert main(["data", "synth", "--out", str(out), "--seed", "1", "--videos", "4"]) == 0
     assert main(["data", "validate", str(out)]) == 0
+    # 4 videos x 11 records + the tiny profile's extra qa/mcqa (3 each per video when the video has that many forms)
+    assert "68 valid records" in capsys.readouterr().out
+    assert (
+        main(["data", "synth", "--out", str(tmp_path / "plain"), "--seed", "1", "--videos", "4", "extra_questions=0"])
+        == 0
+    )
+    assert main(["data", "validate", str(tmp_path / "plain")]) == 0
     assert "44 valid records" in capsys.readouterr().out
 
 
