@@ -129,14 +129,15 @@ def event_detection(
     empty = [i for i, g in enumerate(gts) if not g]
     if empty:
         raise ValueError(f"event_detection: video(s) {empty[:5]} have no reference event")
+    # (predicted events x reference events) tIoU per video, computed once and thresholded per tIoU
+    ious = [
+        np.array([[dense_iou(p, g) for g in gt] for p in pred]).reshape(len(pred), len(gt))
+        for pred, gt in zip(preds, gts, strict=True)
+    ]
     precision, recall = [], []
     for t in tious:
-        per_video_p, per_video_r = [], []
-        for pred, gt in zip(preds, gts, strict=True):
-            hits = [[dense_iou(p, g) > t for g in gt] for p in pred]
-            per_video_p.append(sum(any(row) for row in hits) / len(pred) if pred else 0.0)
-            per_video_r.append(sum(any(row[j] for row in hits) for j in range(len(gt))) / len(gt))
-        precision.append(float(np.mean(per_video_p)))
-        recall.append(float(np.mean(per_video_r)))
+        hits = [m > t for m in ious]
+        precision.append(float(np.mean([h.any(axis=1).mean() if h.shape[0] else 0.0 for h in hits])))
+        recall.append(float(np.mean([h.any(axis=0).mean() for h in hits])))
     p, r = float(np.mean(precision)), float(np.mean(recall))
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r > 0 else 0.0}
