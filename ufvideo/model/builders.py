@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -37,8 +38,12 @@ DEFAULT_TINY_CORPUS = (
 )
 
 
-def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int) -> UFVideoConfig:
-    """A few hundred thousand parameters per part: SigLIP 64 px / patch 8, Qwen2 width 64, SAM2 at 128 px."""
+def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int, **overrides: Any) -> UFVideoConfig:
+    """A few hundred thousand parameters per part: SigLIP 64 px / patch 8, Qwen2 width 64, SAM2 at 128 px.
+
+    Visual tokens are kept at the text-embedding scale (`match_text_scale`); `overrides` set other UFVideoConfig
+    fields (experiments with the tiny recipe).
+    """
     vision = SiglipVisionConfig(
         hidden_size=32,
         intermediate_size=64,
@@ -86,18 +91,16 @@ def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int) -> UFVideoConfig
         vision_config=vision,
         text_config=text,
         mask_decoder_config=sam,
-        num_frames=8,
-        connector_depth=1,
-        **ids,
+        **{"num_frames": 8, "connector_depth": 1, "match_text_scale": True, **ids, **overrides},
     )
 
 
 def ufvideo_tiny(
-    seed: int = 0, corpus: Iterable[str] | None = None
+    seed: int = 0, corpus: Iterable[str] | None = None, **overrides: Any
 ) -> tuple[UFVideoForConditionalGeneration, UFVideoProcessor]:
     """Tiny random model + processor with a BPE tokenizer trained on `corpus`; same seed, same weights."""
     tokenizer = train_tiny_tokenizer(DEFAULT_TINY_CORPUS if corpus is None else corpus)
-    config = tiny_config(special_token_ids(tokenizer), len(tokenizer))
+    config = tiny_config(special_token_ids(tokenizer), len(tokenizer), **overrides)
     set_attn_implementation(config, "sdpa")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

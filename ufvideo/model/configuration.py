@@ -152,6 +152,11 @@ class UFVideoConfig(PretrainedConfig):
     w_bce: float = 2.0
     w_dice: float = 0.5
     tie_word_embeddings: bool = False
+    # Off in the released layout. The tiny profile turns it on: each video and region token is rescaled to the mean
+    # RMS of the LLM's text-embedding rows, so the connector cannot grow its output by orders of magnitude over the
+    # text (measured: norm ~190 vs ~0.3), which buried the across-video variation (BENCHMARKS.md). No parameters,
+    # so checkpoints load the same with it on or off.
+    match_text_scale: bool = False
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)

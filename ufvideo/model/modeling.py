@@ -107,6 +107,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
             rows = video_pos.any(1)
             feats = self.encode_video(inputs["pixel_values"][rows])
             _check_count("video", int(video_pos.sum()), feats.shape[0] * feats.shape[1])
+            feats = self.to_text_scale(feats)
             embeds = embeds.masked_scatter(video_pos.unsqueeze(-1), feats.to(embeds.dtype))
         region_pos = input_ids == cfg.region_token_id
         if bool(region_pos.any()):
@@ -118,8 +119,19 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
                 feats, masks.to(feats.device), inputs["region_frame_ids"], inputs["region_object_ids"]
             )
             _check_count("region", int(region_pos.sum()), tokens.shape[0])
+            tokens = self.to_text_scale(tokens)
             embeds = embeds.masked_scatter(region_pos.unsqueeze(-1), tokens.to(embeds.dtype))
         return embeds
+
+    def to_text_scale(self, tokens: torch.Tensor) -> torch.Tensor:
+        """With `config.match_text_scale`, each visual token rescaled to the mean RMS of the text-embedding rows
+        (the target is detached: text rows are not pulled towards the video); unchanged otherwise."""
+        if not self.config.match_text_scale:
+            return tokens
+        table = self.language_model.get_input_embeddings().weight.detach().float()
+        target = table.pow(2).mean(-1).sqrt().mean()
+        rms = tokens.float().pow(2).mean(-1, keepdim=True).add(1e-12).sqrt()
+        return (tokens.float() * (target / rms)).to(tokens.dtype)
 
     # ---- [SEG] -> masks -------------------------------------------------------------------------------------
     def seg_prompts(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> list[torch.Tensor]:
