@@ -42,28 +42,35 @@ def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int, **overrides: Any
     """A few hundred thousand parameters per part: SigLIP 64 px / patch 8, Qwen2 width 64, SAM2 at 128 px.
 
     Visual tokens are kept at the text-embedding scale (`match_text_scale`); `overrides` set other UFVideoConfig
-    fields (experiments with the tiny recipe).
+    fields, and `vision_config` / `text_config` dicts in them set SigLIP / Qwen2 fields (tiny-recipe experiments).
     """
+    overrides = dict(overrides)
     vision = SiglipVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=64,
-        patch_size=8,
-        vision_use_head=False,
+        **{
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 64,
+            "patch_size": 8,
+            "vision_use_head": False,
+            **overrides.pop("vision_config", {}),
+        }
     )
     text = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=False,
-        pad_token_id=tokenizer_ids["pad_token_id"],
-        eos_token_id=tokenizer_ids["im_end_token_id"],
+        **{
+            "vocab_size": vocab_size,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "tie_word_embeddings": False,
+            "pad_token_id": tokenizer_ids["pad_token_id"],
+            "eos_token_id": tokenizer_ids["im_end_token_id"],
+            **overrides.pop("text_config", {}),
+        }
     )
     backbone = Sam2HieraDetConfig(
         hidden_size=16,
