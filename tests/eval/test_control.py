@@ -209,3 +209,12 @@ def test_control_settings_are_checked_and_key_the_resume(synth_dir: Path, tmp_pa
     shuffled = run(_cfg(synth_dir, out, track=False, report=False, control="shuffled_video"), reader, _loader)
     assert shuffled["predicted"] == shuffled["num_samples"] > 0  # nothing resumed from the real run's rows
     assert shuffled["metrics"]["mcqa_accuracy"] < real["metrics"]["mcqa_accuracy"]
+
+
+def test_a_control_without_any_pair_is_reported_not_crashed(synth_dir: Path, tmp_path: Path) -> None:
+    """Two samples of different tasks: the shuffled control has nobody to swap with (a smoke run's max_samples)."""
+    cfg = _cfg(synth_dir, tmp_path / "two", controls=["shuffled_video", "blind_prior"], track=False, max_samples=2)
+    result = run(cfg, Blind(), _loader)
+    assert "shuffled_video" not in result["controls"] and "video_dependence" not in result
+    assert "blind_prior" in result["controls"]
+    assert any("shuffled_video: no sample" in note for note in result["notes"])

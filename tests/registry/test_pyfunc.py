@@ -101,7 +101,9 @@ def test_champion_loads_from_s3_and_predicts(tmp_path, mlflow_s3_tracking, regis
     metrics.parent.mkdir()
     metrics.write_text(json.dumps({"benchmark": "synthetic", "metrics": {"accuracy": 12.5}}))
     reg = versions.register(uri, [str(metrics)], name=registry_name)
-    assert versions.promote(registry_name, version=CANDIDATE).decision.passed  # the shipped tiny policy
+    lenient = tmp_path / "lenient.yaml"  # an untrained tiny model: the gate's mechanism, not its thresholds
+    lenient.write_text("tolerance: 100.0\nmin_metrics: 1\nbenchmarks: {}\n")
+    assert versions.promote(registry_name, version=CANDIDATE, policy=str(lenient)).decision.passed
 
     loaded = mlflow.pyfunc.load_model(f"models:/{registry_name}@{CHAMPION}")
     region = {"3": encode_rle(np.pad(np.ones((16, 16), bool), ((10, 22), (12, 36))))}

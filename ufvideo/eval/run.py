@@ -344,14 +344,18 @@ def _run_controls(
     this run is rescored on the same samples before subtracting: corpus metrics such as CIDEr move otherwise."""
     bench, rows, ctx, metrics = scored
     results: dict[str, dict[str, float | None]] = {}
+    notes: list[str] = []
     reference = metrics
     for sub in _control_configs(cfg):
         result = evaluate(sub, predict, model_loader)
+        if not result["num_samples"]:
+            notes.append(f"{sub.control}: no sample has another video of its kind here, so no control was scored")
+            continue
         results[sub.control] = result["metrics"]
         if sub.control == SHUFFLED_VIDEO and result["num_samples"] != len(rows):
             kept = set(_read_rows(Path(result["files"]["predictions"])))
             reference = bench.score([r for r in rows if r["id"] in kept], ctx).metrics
-    out: dict[str, Any] = {"controls": results}
+    out: dict[str, Any] = {"controls": results, "control_notes": notes}
     shuffled = results.get(SHUFFLED_VIDEO)
     if shuffled is not None:
         out["video_dependence"] = {
@@ -407,7 +411,9 @@ def evaluate(
     doc["headline"] = list(bench.headline)
     doc["notes"] += control_notes
     if cfg.controls:
-        doc.update(_run_controls(cfg, (bench, rows, ctx, doc["metrics"]), predict, model_loader))
+        controls = _run_controls(cfg, (bench, rows, ctx, doc["metrics"]), predict, model_loader)
+        doc["notes"] += controls.pop("control_notes")
+        doc.update(controls)
     write_json(out / METRICS_FILE, doc)
     write_json(out / DETAILS_FILE, {**scores.details, "inference_seconds": elapsed})
     files = {"metrics": str(out / METRICS_FILE), "predictions": str(out / PREDICTIONS_FILE)}

@@ -38,10 +38,15 @@ DEFAULT_TINY_CORPUS = (
 )
 
 
+# What keeps the tiny model reading its input (BENCHMARKS.md, "the connector collapse"): visual tokens standardised
+# per channel and at the text-embedding scale, and a per-sample CE so one-word answers weigh as much as captions.
+TINY_SIGNAL = {"match_text_scale": True, "visual_token_norm": "batch", "ce_reduction": "sample"}
+
+
 def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int, **overrides: Any) -> UFVideoConfig:
     """A few hundred thousand parameters per part: SigLIP 64 px / patch 8, Qwen2 width 64, SAM2 at 128 px.
 
-    Visual tokens are kept at the text-embedding scale (`match_text_scale`); `overrides` set other UFVideoConfig
+    Visual tokens are standardised and kept at the text-embedding scale (`TINY_SIGNAL`); `overrides` set UFVideoConfig
     fields, and `vision_config` / `text_config` dicts in them set SigLIP / Qwen2 fields (tiny-recipe experiments).
     """
     overrides = dict(overrides)
@@ -98,7 +103,7 @@ def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int, **overrides: Any
         vision_config=vision,
         text_config=text,
         mask_decoder_config=sam,
-        **{"num_frames": 8, "connector_depth": 1, "match_text_scale": True, **ids, **overrides},
+        **{**TINY_SIGNAL, "num_frames": 8, "connector_depth": 1, **ids, **overrides},
     )
 
 

@@ -254,7 +254,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         if unexpected or (strict and missing):
             shown = f"missing keys {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
             raise ValueError(f"{directory / WEIGHTS_NAME}: {shown}")
-        return model.to(device)
+        return model.to(device).eval()  # as transformers does: batch statistics (tiny visual norm) only in training
 
 
 def set_attn_implementation(config: UFVideoConfig, implementation: str) -> None:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ufvideo.config import load_section, to_dict
+
+log = logging.getLogger(__name__)
 
 KFP_RUN_TAG = "ufvideo.kfp_run_id"
 
@@ -74,6 +77,11 @@ def curate(
                 overrides=section_overrides(overrides, "synth"),
                 values={"out": str(Path(workspace) / "data" / "synth"), "videos": synth_videos},
             )
+            if 0 < synth_cfg.videos < synth_cfg.test_every:  # a smoke run would have no test video to evaluate
+                log.warning(
+                    "synth: %d videos < test_every %d; every 2nd video goes to test", synth_videos, synth_cfg.test_every
+                )
+                synth_cfg.test_every = 2
             with tracking.start_run("synth", params=to_dict(synth_cfg)):
                 synthetic.run(synth_cfg)
         cfg = load_section(

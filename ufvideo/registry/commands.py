@@ -173,7 +173,8 @@ def cmd_register(args: argparse.Namespace) -> int:
     state = "registered" if result["created"] else "already registered as"
     print(f"{result['name']}: {state} v{result['version']} (checkpoint {result['checkpoint']['digest'][:12]})")
     if result["promotion"] is not None:
-        return _report_promotion(result["name"], result["promotion"])
+        code = _report_promotion(result["name"], result["promotion"])
+        return 0 if args.allow_reject else code
     return 0
 
 
@@ -225,6 +226,11 @@ def add_parser(groups: Any) -> argparse.ArgumentParser:
     reg.add_argument("--name", default=None, help=name_help)
     reg.add_argument("--run-id", default=None, help="pipeline run id to nest under (default: $MLFLOW_RUN_ID)")
     reg.add_argument("--promote", action="store_true", help="run the promotion gate on the new version")
+    reg.add_argument(
+        "--allow-reject",
+        action="store_true",
+        help="exit 0 when the gate rejects (the decision is in --out): a pipeline's outcome, not its failure",
+    )
     reg.add_argument("--policy", default=None, help="promotion policy YAML (default: shipped one for the profile)")
     reg.add_argument("--out", default=None, help="write the result as JSON here")
     reg.set_defaults(func=cmd_register)

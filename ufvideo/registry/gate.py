@@ -59,8 +59,14 @@ class Decision:
     champion: str | None = None
 
 
+POLICY_ENV = "UFVIDEO_PROMOTION_POLICY"
+
+
 def policy_path(profile: str | None = None) -> Path:
-    """The shipped policy for a profile (`configs/promotion/<profile>.yaml`), else the default one."""
+    """`$UFVIDEO_PROMOTION_POLICY` when set (an operator's policy file, for every profile), else the shipped policy
+    for a profile (`configs/promotion/<profile>.yaml`), else the default one."""
+    if os.environ.get(POLICY_ENV):
+        return Path(os.environ[POLICY_ENV])
     folder = configs_dir() / "promotion"
     if profile and (folder / f"{profile}.yaml").is_file():
         return folder / f"{profile}.yaml"

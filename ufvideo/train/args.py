@@ -45,8 +45,8 @@ class TrainConfig:
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
     # learning_rate x multiplier for the parameters under a module prefix (e.g. {connector: 0.3}); the longest
-    # matching prefix wins, unlisted parameters keep the base rate. Why: the tiny profile's connector and random
-    # SigLIP ran away from the video at the LLM's rate (BENCHMARKS.md, "the connector collapse").
+    # matching prefix wins, unlisted parameters keep the base rate, 0 freezes them. Why: the tiny profile's random
+    # connector collapsed the video at the LLM's rate (BENCHMARKS.md, "the connector collapse").
     lr_multipliers: dict[str, float] = field(default_factory=dict)
     max_grad_norm: float = 1.0
     num_epochs: float = 2.0
@@ -80,8 +80,8 @@ class TrainConfig:
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio: must lie in [0, 1), got {self.warmup_ratio}")
         for prefix, multiplier in self.lr_multipliers.items():
-            if not multiplier > 0:
-                raise ConfigError(f"lr_multipliers.{prefix}: must be > 0, got {multiplier}")
+            if not multiplier >= 0:
+                raise ConfigError(f"lr_multipliers.{prefix}: must be >= 0 (0 freezes), got {multiplier}")
         if self.max_steps <= 0 and self.num_epochs <= 0:
             raise ConfigError("num_epochs: must be > 0 unless max_steps is set")
         if self.stage == 2 and not self.init:

@@ -44,7 +44,7 @@ from ufvideo.train.callbacks import (
     llm_flops_per_token,
 )
 from ufvideo.train.stages import apply_policy, parameter_counts
-from ufvideo.train.trainer import TrainCollator, UFVideoTrainer
+from ufvideo.train.trainer import TrainCollator, UFVideoTrainer, lr_multiplier
 
 log = logging.getLogger(__name__)
 FINAL_DIR = "final"
@@ -117,6 +117,9 @@ def make_trainer(
     """The configured trainer (policy already applied to `model`); exposed for tests and notebooks."""
     args = training_arguments(cfg)
     freeze = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower)
+    for name, param in model.named_parameters():  # a 0 multiplier freezes what the policy would train
+        if param.requires_grad and lr_multiplier(name, cfg.lr_multipliers) == 0.0:
+            param.requires_grad_(False)
     meter = ThroughputMeter(llm_flops_per_token(model, set(freeze.row_masked)), cfg.peak_tflops)
     trainer = UFVideoTrainer(
         model=model,
