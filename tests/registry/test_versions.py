@@ -142,3 +142,17 @@ def test_load_metrics_validates_files(tmp_path):
     bad.write_text(json.dumps({"metrics": {}}))
     with pytest.raises(RegistryError, match="'benchmark' name"):
         versions.load_metrics([str(bad)])
+
+
+def test_video_dependence_is_registered_beside_the_metrics(tmp_path):
+    doc = {
+        "benchmark": "synthetic",
+        "metrics": {"qa_accuracy": 40.0},
+        "controls": {"shuffled_video": {"qa_accuracy": 15.0}},
+        "video_dependence": {"qa_accuracy": 25.0},
+    }
+    (tmp_path / "metrics.json").write_text(json.dumps(doc))
+    assert versions.load_metrics([str(tmp_path)]) == {
+        "synthetic.qa_accuracy": 40.0,
+        "synthetic.video_dependence.qa_accuracy": 25.0,
+    }
