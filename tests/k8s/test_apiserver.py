@@ -25,7 +25,10 @@ from tests.k8s.kustomize import Obj
 from ufvideo.pipeline import launch
 from ufvideo.pipeline.launch import LaunchSettings, TrainingJobFailed
 
-pytestmark = pytest.mark.skipif(unavailable() is not None, reason=unavailable() or "")
+pytestmark = [
+    pytest.mark.skipif(unavailable() is not None, reason=unavailable() or ""),
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),  # the loopback server's own cert
+]
 
 JOB_KIND = {  # the launcher's `kind` for each release
     "trainer-v2.1.0": "trainjob-v2.1",
