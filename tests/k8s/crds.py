@@ -37,8 +37,10 @@ def definitions(version: str) -> list[dict[str, Any]]:
     return [doc for path in files(version) for doc in _documents(path)]
 
 
+@functools.cache
 def served(version: str) -> dict[tuple[str, str], dict[str, Any]]:
-    """(apiVersion, kind) -> openAPIV3Schema for every served version of every CRD in the release."""
+    """(apiVersion, kind) -> openAPIV3Schema for every served version of every CRD in the release (shared: copy
+    before changing it)."""
     out = {}
     for crd in definitions(version):
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
