@@ -1,6 +1,7 @@
 """The DVC pipeline (`dvc.yaml` + `params.yaml`) in a temporary git copy of the repository's pipeline files:
-`dvc repro` runs synth -> ... -> register on tiny settings, a second repro does nothing, and `dvc exp run -S`
-reruns exactly the stages downstream of the changed parameter."""
+`dvc repro` runs synth -> ... -> register on tiny settings, a second repro does nothing, `dvc exp run -S`
+reruns exactly the stages downstream of the changed parameter, and both data versions round-trip through an S3
+remote (a moto server): push, clone elsewhere, pull byte for byte, nothing to reproduce, older version restored."""
 
 from __future__ import annotations
 
@@ -95,8 +96,21 @@ def ran(output: str) -> list[str]:
     return [stage for stage in STAGES if f"Running stage '{stage}'" in output]
 
 
-def test_repro_end_to_end_then_nothing_then_experiment(project: tuple[Path, dict[str, str]]) -> None:
+def tracked(root: Path) -> dict[str, bytes]:
+    """Every file DVC versions in its cache (data, curated shards, checkpoints, eval outputs), by relative path;
+    `cache: false` outputs (the registry receipt) are git's to version."""
+    outs = [out for stage in dvc_stages().values() for out in stage.get("outs", [])]
+    cached = [out for out in outs if not (isinstance(out, dict) and next(iter(out.values())).get("cache") is False)]
+    paths = [root / (next(iter(out)) if isinstance(out, dict) else out) for out in cached]
+    files = [f for p in paths for f in ([p] if p.is_file() else sorted(p.rglob("*"))) if f.is_file()]
+    return {str(f.relative_to(root)): f.read_bytes() for f in files}
+
+
+def test_repro_end_to_end_then_nothing_then_experiment(
+    project: tuple[Path, dict[str, str]], s3_bucket: str, moto_server: str
+) -> None:
     root, env = project
+    env = {k: v for k, v in env.items() if not k.startswith("AWS_")}  # S3 credentials come from config.local only
     assert ran(run(root, env, "dvc", "repro")) == STAGES
 
     registered = json.loads((root / "runs" / "register.json").read_text())
@@ -111,11 +125,50 @@ def test_repro_end_to_end_then_nothing_then_experiment(project: tuple[Path, dict
     again = run(root, env, "dvc", "repro")
     assert ran(again) == [] and "up to date" in again
 
+    add_remote(root, env, s3_bucket, moto_server)
     run(root, env, "git", "add", "-A")
     run(root, env, "git", "commit", "-q", "-m", "baseline")
+    baseline = tracked(root)
     experiment = run(root, env, "dvc", "exp", "run", "-S", "eval.max_samples=1")
     assert ran(experiment) == ["evaluate", "register"]  # training is reused: its params did not change
     metrics = json.loads((root / "runs" / "eval" / "synthetic" / "metrics.json").read_text())
     assert metrics["num_samples"] == 1
     table = run(root, env, "dvc", "exp", "show", "--md")
     assert "eval.max_samples" in table
+
+    run(root, env, "git", "add", "-A")
+    run(root, env, "git", "commit", "-q", "-m", "experiment: eval.max_samples=1")
+    round_trip(root, env, baseline, moto_server)
+
+
+def remote(root: Path, env: dict[str, str], endpoint: str) -> None:
+    """The S3 remote as a team sets it: URL in the committed .dvc/config, endpoint and keys in .dvc/config.local."""
+    run(root, env, "dvc", "remote", "modify", "--local", "store", "endpointurl", endpoint)
+    run(root, env, "dvc", "remote", "modify", "--local", "store", "access_key_id", "testing")
+    run(root, env, "dvc", "remote", "modify", "--local", "store", "secret_access_key", "testing")
+
+
+def add_remote(root: Path, env: dict[str, str], bucket: str, endpoint: str) -> None:
+    """The team's default remote, committed with the data versions that live in it (each revision's config names it)."""
+    run(root, env, "dvc", "remote", "add", "-d", "store", f"{bucket}/dvc")
+    remote(root, env, endpoint)
+    assert "testing" not in (root / ".dvc" / "config").read_text()
+
+
+def round_trip(root: Path, env: dict[str, str], baseline: dict[str, bytes], endpoint: str) -> None:
+    run(root, env, "dvc", "push", "--all-commits")
+    latest = tracked(root)
+
+    clone = root.parent / "clone"
+    run(root.parent, env, "git", "clone", "-q", str(root), str(clone))
+    run(clone, env, "dvc", "config", "--local", "core.site_cache_dir", str(root.parent / "dvc-site-cache-clone"))
+    remote(clone, env, endpoint)
+    run(clone, env, "dvc", "pull")
+    assert tracked(clone) == latest and latest != baseline
+    again = run(clone, env, "dvc", "repro")
+    assert ran(again) == [] and "up to date" in again
+
+    run(clone, env, "dvc", "fetch", "--all-commits")  # every version into the clone's cache, then switch offline
+    run(clone, env, "git", "checkout", "-q", "HEAD~1", "--", "dvc.lock")  # the baseline commit's data version
+    run(clone, env, "dvc", "checkout")
+    assert tracked(clone) == baseline

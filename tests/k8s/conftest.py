@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s.kustomize import Obj, render
+from tests.k8s.kustomize import Obj, build
 
 K8S_ROOT = Path(__file__).resolve().parents[2] / "k8s"
 OVERLAYS = ("local", "gke", "eks", "aks")
@@ -38,5 +38,6 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def rendered(secrets_dir: Path) -> dict[str, list[Obj]]:
-    """Entry point name -> rendered objects; render once per session (each test may deep-copy before mutating)."""
-    return {name: render(path) for name, path in entrypoints(secrets_dir).items()}
+    """Entry point name -> rendered objects (`kubectl kustomize` where installed); once per session (each test may
+    deep-copy before mutating)."""
+    return {name: build(path) for name, path in entrypoints(secrets_dir).items()}

@@ -1,8 +1,8 @@
-"""A small, strict kustomize renderer for the tests: it builds `k8s/` without kubectl.
+"""Rendering `k8s/` for the tests: `kubectl kustomize` where kubectl exists, else a small, strict renderer.
 
-It supports exactly the kustomization features that `k8s/` uses and raises `UnsupportedError` on anything else, so
-it cannot silently drift from kustomize; `test_manifests.py` compares its output with `kubectl kustomize` where
-kubectl exists.
+The fallback renderer supports exactly the kustomization features that `k8s/` uses and raises `UnsupportedError` on
+anything else, so it cannot silently drift from kustomize; `test_kustomize.py` compares it with `kubectl kustomize`
+where kubectl exists.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,21 @@ def object_id(obj: Obj) -> tuple[str, str, str, str]:
     """(apiVersion, kind, namespace, name): how kustomize tells objects apart."""
     meta = obj.get("metadata") or {}
     return (obj.get("apiVersion", ""), obj.get("kind", ""), meta.get("namespace", ""), meta.get("name", ""))
+
+
+def build(directory: str | Path) -> list[Obj]:
+    """What `kubectl apply -k directory` would send: kubectl's own kustomize where installed, else `render`."""
+    if shutil.which("kubectl") is None:
+        return render(directory)
+    return kubectl_kustomize(directory)
+
+
+def kubectl_kustomize(directory: str | Path) -> list[Obj]:
+    """`kubectl kustomize directory`, parsed; a failure raises `RenderError` with kubectl's message."""
+    out = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+    if out.returncode:
+        raise RenderError(f"kubectl kustomize {directory}: {out.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
 
 def render(directory: str | Path) -> list[Obj]:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import base64
 import shutil
-import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.k8s.conftest import K8S_ROOT, entrypoints
-from tests.k8s.kustomize import RenderError, UnsupportedError, object_id, render, split_image
+from tests.k8s.kustomize import RenderError, UnsupportedError, kubectl_kustomize, object_id, render, split_image
 
 HEADER = "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
 CONFIGMAP = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  A: '1'\n"
@@ -197,9 +195,7 @@ def _normalised(objects: list[dict]) -> dict:
 def test_renderer_matches_kubectl_kustomize(secrets_dir: Path) -> None:
     directories = {**entrypoints(secrets_dir), "base": K8S_ROOT / "base", "base/minio": K8S_ROOT / "base" / "minio"}
     for name, directory in directories.items():
-        out = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
-        assert out.returncode == 0, f"{name}: {out.stderr}"
-        theirs = _normalised([doc for doc in yaml.safe_load_all(out.stdout) if doc])
+        theirs = _normalised(kubectl_kustomize(directory))
         mine = _normalised(render(directory))
         assert mine.keys() == theirs.keys(), name
         for key in mine:

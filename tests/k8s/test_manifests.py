@@ -1,8 +1,9 @@
 """`k8s/` renders, every object validates offline against its schema, and the platform's invariants hold.
 
-Schemas: Kubernetes kinds against kubernetes-validate's strict 1.30 schemas, Kubeflow kinds against the CRD schemas
-vendored in `schemas/`. Invariants: MLflow hardening, no credentials in git, GPU placement of the training runtime,
-least-privilege RBAC, and every name a workload refers to exists in what gets applied.
+Schemas: Kubernetes kinds against kubernetes-validate's strict 1.30 schemas, Kubeflow kinds against the complete
+upstream CRDs of every supported release (`crds/`). Invariants: MLflow hardening, no credentials in git, GPU
+placement of the training runtime, least-privilege RBAC, and every name a workload refers to exists in what gets
+applied.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.k8s import crds
 from tests.k8s.conftest import GPU_OVERLAYS, K8S_ROOT, OVERLAYS
 from tests.k8s.kustomize import Obj
-from tests.k8s.validate import CRD_SCHEMAS, K8S_VERSION, SchemaMissing, errors
+from tests.k8s.validate import K8S_VERSION, SchemaMissing, errors
 
 PLACEHOLDER = "REPLACE_ME"
 GPU_POOL = {
@@ -90,14 +92,15 @@ def test_every_object_validates_against_its_schema(rendered: dict[str, list[Obj]
     problems = [problem for objects in rendered.values() for obj in objects for problem in errors(obj)]
     assert problems == []
     kinds = {(o["apiVersion"], o["kind"]) for objects in rendered.values() for o in objects}
-    assert set(CRD_SCHEMAS) <= kinds, "every vendored CRD schema is exercised by a rendered object"
+    exercised = {release for kind in kinds for release in crds.releases_serving(*kind)}
+    assert exercised == set(crds.SUPPORTED), "every supported release checks some rendered object"
 
 
 def test_builtin_kinds_also_pass_kubernetes_validate_itself(rendered: dict[str, list[Obj]]) -> None:
     # Our cached validator reads the same files; this pins that it agrees with the library's own entry point.
     builtin = {(o["apiVersion"], o["kind"]): o for objs in rendered.values() for o in objs}
     for key, obj in builtin.items():
-        if key not in CRD_SCHEMAS:
+        if not crds.releases_serving(*key):
             assert kubernetes_validate.validate(obj, K8S_VERSION, strict=True) == "1.30", key
 
 
@@ -154,6 +157,14 @@ def test_bad_trainer_v2_objects_fail(rendered: dict[str, list[Obj]]) -> None:
     found = errors(job)
     assert any("'name' is a required property" in e for e in found)
     assert any("'limit' was unexpected" in e for e in found)
+
+
+def test_torch_num_proc_per_node_is_a_v2_1_only_runtime_field(rendered: dict[str, list[Obj]]) -> None:
+    # The runtime once set mlPolicy.torch.numProcPerNode; Trainer v2.2.0 removed the field and rejects it.
+    runtime = copy.deepcopy(find(rendered["overlays/gke"], "TrainingRuntime", "ufvideo-torch-deepspeed"))
+    runtime["spec"]["mlPolicy"]["torch"]["numProcPerNode"] = 8
+    rejected = {e.split("[")[1].split("]")[0] for e in errors(runtime) if "'numProcPerNode' was unexpected" in e}
+    assert rejected == {"trainer-v2.2.0", "trainer-v2.3.0"}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -258,7 +269,7 @@ def test_gpu_overlays_place_the_training_runtime_on_the_gpu_pool(rendered: dict[
 def test_local_overlay_is_one_gpu_without_pool_placement(rendered: dict[str, list[Obj]]) -> None:
     objects = rendered["overlays/local"]
     runtime = find(objects, "TrainingRuntime", "ufvideo-torch-deepspeed")
-    assert runtime["spec"]["mlPolicy"] == {"numNodes": 1, "torch": {"numProcPerNode": 1}}
+    assert runtime["spec"]["mlPolicy"] == {"numNodes": 1, "torch": {}}
     pod = runtime_pod(objects)
     assert "nodeSelector" not in pod and "tolerations" not in pod
     assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1

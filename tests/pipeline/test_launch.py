@@ -33,7 +33,8 @@ def example_settings(kind: str) -> LaunchSettings:
     env = {"MLFLOW_TRACKING_URI": env.pop("MLFLOW_TRACKING_URI"), "MLFLOW_EXPERIMENT_NAME": "ufvideo-stage2", **env}
     if kind == "trainjob":
         env = {"MLFLOW_EXPERIMENT_NAME": "ufvideo-stage2"}
-    return LaunchSettings(num_nodes=4, gpus_per_node=8, kind=kind, tolerations=[GPU_TAINT], env=env, namespace="ml")
+    tolerations = [] if kind == "trainjob" else [GPU_TAINT]  # a TrainJob inherits the runtime's placement
+    return LaunchSettings(num_nodes=4, gpus_per_node=8, kind=kind, tolerations=tolerations, env=env, namespace="ml")
 
 
 @pytest.mark.parametrize("kind,file", [("trainjob", "trainjob-stage2.yaml"), ("pytorchjob", "pytorchjob-stage2.yaml")])
@@ -76,6 +77,44 @@ def test_pytorchjob_forwards_gpu_placement_and_volumes() -> None:
     assert volumes["workspace"]["persistentVolumeClaim"]["claimName"] == "team-pvc"
     assert volumes["dshm"]["emptyDir"] == {"medium": "Memory", "sizeLimit": "16Gi"}
     assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+
+
+PLACED = {
+    "node_selector": {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"},
+    "tolerations": [GPU_TAINT],
+    "pvc": "team-pvc",
+    "shm_size": "16Gi",
+}
+
+
+@pytest.mark.parametrize(
+    "kind,releases,path",
+    [
+        ("trainjob", ("trainer-v2.2.0", "trainer-v2.3.0"), ["runtimePatches", 0, "trainingRuntimeSpec", "template"]),
+        ("trainjob-v2.1", ("trainer-v2.1.0",), ["podTemplateOverrides", 0]),
+    ],
+)
+def test_trainjob_forwards_placement_in_its_release_api(kind: str, releases: tuple[str, ...], path: list) -> None:
+    body = launch.trainjob_manifest("j", RUN_ARGS, LaunchSettings(num_nodes=2, kind=kind, **PLACED))  # type: ignore[arg-type]
+    assert errors(body, only=releases) == []
+    other = {"trainer-v2.1.0", "trainer-v2.2.0", "trainer-v2.3.0"} - set(releases)
+    assert all(any(f"[{r}]" in e and "was unexpected" in e for e in errors(body)) for r in other)
+    node = body["spec"]
+    for key in path:
+        node = node[key]
+    if kind == "trainjob":
+        assert node["spec"]["replicatedJobs"][0]["name"] == "node"
+        pod = node["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]
+    else:
+        assert node["targetJobs"] == [{"name": "node"}]
+        pod = node["spec"]
+    assert pod["nodeSelector"] == PLACED["node_selector"] and pod["tolerations"] == [GPU_TAINT]
+    assert pod["volumes"] == [
+        {"name": "workspace", "persistentVolumeClaim": {"claimName": "team-pvc"}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}},
+    ]
+    plain = launch.trainjob_manifest("j", RUN_ARGS, LaunchSettings(num_nodes=2, kind=kind))  # type: ignore[arg-type]
+    assert set(plain["spec"]) == {"runtimeRef", "trainer"} and errors(plain) == []  # portable across releases
 
 
 def test_single_node_pytorchjob_has_no_workers_and_trainjob_counts_nodes() -> None:

@@ -1,6 +1,8 @@
 """Multi-GPU training launcher: torchrun in the pod for one node, a Kubeflow `TrainJob` (Trainer v2) or `PyTorchJob`
 (training operator v1) for several, created and watched through the kubernetes client until it succeeds or fails.
 
+Supported operators: Kubeflow Trainer v2.2.0 and v2.3.0 (`trainjob`), Trainer v2.1.0 (`trainjob-v2.1`: v2.2.0
+replaced the TrainJob's `podTemplateOverrides` with `runtimePatches`) and training-operator v1.9.2 (`pytorchjob`).
 The manifests match the committed examples in `k8s/jobs/`; the pipeline's GPU placement (resources, node selector,
 tolerations, workspace PVC, `/dev/shm`) is forwarded so the training pods land where the pipeline's own pod would.
 """
@@ -13,7 +15,7 @@ import os
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 log = logging.getLogger(__name__)
@@ -22,8 +24,12 @@ DEFAULT_IMAGE = "ghcr.io/ufvideo/train:0.1.0"
 TRAIN_ENTRY = ["torchrun", "-m", "ufvideo.cli", "train"]
 KINDS = {
     "trainjob": ("trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob"),
+    "trainjob-v2.1": ("trainer.kubeflow.org", "v1alpha1", "trainjobs", "TrainJob"),
     "pytorchjob": ("kubeflow.org", "v1", "pytorchjobs", "PyTorchJob"),
 }
+JobKind = Literal["trainjob", "trainjob-v2.1", "pytorchjob"]
+RUNTIME_JOB = "node"  # the replicatedJob of k8s/base/training/trainingruntime.yaml that TrainJob patches address
+PATCH_MANAGER = "ufvideo.dev/launcher"  # owner of the TrainJob's runtimePatches entry (Trainer >= v2.2)
 SUCCEEDED, FAILED = ("Succeeded", "Complete"), ("Failed",)
 DEFAULT_ENV = {
     "MLFLOW_TRACKING_URI": "http://mlflow.ufvideo.svc.cluster.local:5000",
@@ -52,7 +58,7 @@ class LaunchSettings:
 
     num_nodes: int = 1
     gpus_per_node: int = 1
-    kind: Literal["trainjob", "pytorchjob"] = "trainjob"
+    kind: JobKind = "trainjob"
     namespace: str = ""  # empty: the pod's own namespace (service account mount), else "ufvideo"
     image: str = DEFAULT_IMAGE  # empty: DEFAULT_IMAGE
     runtime: str = "ufvideo-torch-deepspeed"
@@ -106,28 +112,68 @@ def _labels(name: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/component": "training"}
 
 
+def _placement(s: LaunchSettings) -> dict[str, Any]:
+    """The pod-spec fields a TrainJob overrides on its runtime: only what the settings change.
+
+    The TrainingRuntime of the cluster's overlay already places the pods (node pool, taints, PVC, /dev/shm size), so
+    a TrainJob repeats none of it unless the caller asks for something else: a node selector or tolerations, or a PVC
+    or /dev/shm size other than the defaults (which are the base runtime's). Volumes are list-map keyed by name in
+    both override APIs, so `workspace` and `dshm` here replace the runtime's volumes of those names.
+    """
+    defaults = {f.name: f.default for f in fields(LaunchSettings) if f.name in {"pvc", "shm_size"}}
+    patch: dict[str, Any] = {}
+    if s.node_selector:
+        patch["nodeSelector"] = dict(s.node_selector)
+    if s.tolerations:
+        patch["tolerations"] = [dict(t) for t in s.tolerations]
+    if (s.pvc, s.shm_size) != (defaults["pvc"], defaults["shm_size"]):
+        patch["volumes"] = _volumes(s)[:2]
+    return patch
+
+
+def _runtime_override(kind: str, pod_spec: dict[str, Any]) -> dict[str, Any]:
+    """The TrainJob spec field that carries `pod_spec` onto the runtime's pods, in the API of the Trainer release."""
+    if kind == "trainjob-v2.1":
+        return {"podTemplateOverrides": [{"targetJobs": [{"name": RUNTIME_JOB}], "spec": pod_spec}]}
+    job = {"name": RUNTIME_JOB, "template": {"spec": {"template": {"spec": pod_spec}}}}
+    runtime_spec = {"template": {"spec": {"replicatedJobs": [job]}}}
+    return {"runtimePatches": [{"manager": PATCH_MANAGER, "trainingRuntimeSpec": runtime_spec}]}
+
+
 def trainjob_manifest(
     name: str, args: Sequence[str], s: LaunchSettings, env: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """A Trainer v2 `TrainJob` on the `s.runtime` TrainingRuntime. Node pool placement, volumes and `/dev/shm`
-    come from the runtime (the cluster overlay sets them there), so the job carries image, size, command and env."""
+    """A Trainer v2 `TrainJob` on the `s.runtime` TrainingRuntime: image, size, command and env, plus a runtime
+    override only where the settings ask for a placement the runtime does not have (`_placement`)."""
+    spec: dict[str, Any] = {
+        "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "TrainingRuntime", "name": s.runtime},
+        "trainer": {
+            "image": s.image,
+            "numNodes": s.num_nodes,
+            "numProcPerNode": s.gpus_per_node,
+            "command": list(TRAIN_ENTRY) + list(args[:4]),
+            "args": list(args[4:]),
+            "env": _env(s, env),
+            "resourcesPerNode": _resources(s),
+        },
+    }
+    placement = _placement(s)
+    if placement:
+        spec.update(_runtime_override(s.kind, placement))
     return {
         "apiVersion": "trainer.kubeflow.org/v1alpha1",
         "kind": "TrainJob",
         "metadata": {"name": name, "labels": _labels(name)},
-        "spec": {
-            "runtimeRef": {"apiGroup": "trainer.kubeflow.org", "kind": "TrainingRuntime", "name": s.runtime},
-            "trainer": {
-                "image": s.image,
-                "numNodes": s.num_nodes,
-                "numProcPerNode": s.gpus_per_node,
-                "command": list(TRAIN_ENTRY) + list(args[:4]),
-                "args": list(args[4:]),
-                "env": _env(s, env),
-                "resourcesPerNode": _resources(s),
-            },
-        },
+        "spec": spec,
     }
+
+
+def _volumes(s: LaunchSettings) -> list[dict[str, Any]]:
+    return [
+        {"name": "workspace", "persistentVolumeClaim": {"claimName": s.pvc}},
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": s.shm_size}},
+        {"name": "tmp", "emptyDir": {}},
+    ]
 
 
 def _pod_template(name: str, args: Sequence[str], s: LaunchSettings, env: Mapping[str, str] | None) -> dict[str, Any]:
@@ -157,11 +203,7 @@ def _pod_template(name: str, args: Sequence[str], s: LaunchSettings, env: Mappin
         spec["nodeSelector"] = dict(s.node_selector)
     spec["tolerations"] = [dict(t) for t in s.tolerations]
     spec["containers"] = [container]
-    spec["volumes"] = [
-        {"name": "workspace", "persistentVolumeClaim": {"claimName": s.pvc}},
-        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": s.shm_size}},
-        {"name": "tmp", "emptyDir": {}},
-    ]
+    spec["volumes"] = _volumes(s)
     return {"metadata": {"labels": {"app.kubernetes.io/name": name}}, "spec": spec}
 
 
@@ -187,7 +229,7 @@ def pytorchjob_manifest(
 
 
 def manifest(name: str, args: Sequence[str], s: LaunchSettings, env: Mapping[str, str] | None = None) -> dict:
-    build = trainjob_manifest if s.kind == "trainjob" else pytorchjob_manifest
+    build = pytorchjob_manifest if s.kind == "pytorchjob" else trainjob_manifest
     return build(name, args, s, env)
 
 
@@ -234,7 +276,8 @@ def submit(body: dict[str, Any], ns: str, api: Any) -> None:
             return
         hints = {
             403: " (the pipeline's service account needs the ufvideo-pipeline Role, k8s/base/rbac)",
-            404: f" (is the {kind} CRD installed? train_job_kind picks trainjob (Trainer v2) or pytorchjob (v1))",
+            404: f" (is the {kind} CRD installed? train_job_kind picks trainjob (Trainer >= v2.2), trainjob-v2.1 "
+            "or pytorchjob (training-operator v1))",
         }
         hint = hints.get(err.status, "")
         raise TrainingJobFailed(f"cannot create {kind} {ns}/{name}: {err.status} {err.reason}{hint}") from err
