@@ -8,8 +8,9 @@ from __future__ import annotations
 import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -22,6 +23,8 @@ from ufvideo.files import atomic_write
 # The public code assumes 3 fps for frame folders (MVBench's TVQA frames) and 25 fps for gifs.
 FRAMES_FPS = 3.0
 GIF_FPS = 25.0
+# Frames between two wanted ones above which a keyframe seek beats decoding through (bench/bench_decode.py).
+SEEK_GAP = 96
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 PathLike = str | os.PathLike[str]
@@ -208,13 +211,16 @@ def _check_range(path: Path, indices: Sequence[int], count: int | None) -> None:
         raise IndexError(f"{path}: frame index {bad[0]} out of range (video has {limit} frames)")
 
 
-def _decode_pyav(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
-    """Decode in presentation order, stopping after the last wanted frame; the container always closes."""
+def _decode_pyav(path: Path, wanted: set[int], threads: int | None = None) -> dict[int, np.ndarray]:
+    """Decode in presentation order, stopping after the last wanted frame; the container always closes.
+
+    `threads` None lets FFmpeg pick; benchmarks pass 1 to measure per core.
+    """
     _check_range(path, sorted(wanted), None)
     last, found, decoded = max(wanted), {}, 0
     with _open_container(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _threads(stream, threads)
         try:
             for frame in container.decode(stream):
                 if decoded in wanted:
@@ -228,6 +234,67 @@ def _decode_pyav(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
         missing = min(wanted - found.keys())
         raise IndexError(f"{path}: frame index {missing} out of range (video has {decoded} frames)")
     return found
+
+
+def _threads(stream: av.video.stream.VideoStream, threads: int | None) -> None:
+    if threads is None:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_count = threads
+
+
+class _NotConstantRate(Exception):
+    """A frame's timestamp is off the constant-rate grid: indices cannot be derived from timestamps."""
+
+
+def _decode_pyav_seek(path: Path, wanted: set[int], threads: int | None = None) -> dict[int, np.ndarray]:
+    """The same frames as `_decode_pyav`, jumping over long gaps with a seek to the preceding keyframe.
+
+    Frame i is the frame whose timestamp is start + i / fps; every decoded timestamp is checked to lie on that
+    grid, and a video whose timestamps do not (variable frame rate, edit lists) is decoded sequentially instead,
+    so the result always equals sequential decoding.
+    """
+    _check_range(path, sorted(wanted), None)
+    with _open_container(path) as container:
+        stream = container.streams.video[0]
+        _threads(stream, threads)
+        rate, base = stream.average_rate, stream.time_base
+        if not rate or not base:
+            return _decode_pyav(path, wanted, threads)
+        step = 1 / (Fraction(rate) * Fraction(base))  # timestamp units per frame
+        origin = stream.start_time or 0
+        found: dict[int, np.ndarray] = {}
+        frames: Iterator[av.VideoFrame] | None = None
+        current = -1
+        try:
+            for target in sorted(wanted):
+                if frames is None or target - current > SEEK_GAP:
+                    container.seek(int(origin + target * step), stream=stream, backward=True, any_frame=False)
+                    frames = container.decode(stream)
+                for frame in frames:
+                    current = _grid_index(frame.pts, origin, step)
+                    if current in wanted and current not in found:
+                        found[current] = frame.to_ndarray(format="rgb24")
+                    if current >= target:
+                        break
+        except _NotConstantRate:
+            return _decode_pyav(path, wanted, threads)
+        except av.FFmpegError as exc:
+            raise VideoError(f"{path}: decoding failed near frame {current} ({exc})") from exc
+    if len(found) < len(wanted):
+        missing = min(wanted - found.keys())
+        raise IndexError(f"{path}: frame index {missing} out of range (decoding ended at frame {current})")
+    return found
+
+
+def _grid_index(pts: int | None, origin: int, step: Fraction) -> int:
+    if pts is None:
+        raise _NotConstantRate
+    position = (pts - origin) / step
+    index = round(position)
+    if abs(position - index) > Fraction(1, 100):
+        raise _NotConstantRate
+    return index
 
 
 def _decode_torchcodec(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
