@@ -5,6 +5,7 @@ Sources are an mp4/gif path, a directory of frames, or a list of frame paths (op
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import re
@@ -23,8 +24,6 @@ from ufvideo.files import atomic_write
 # The public code assumes 3 fps for frame folders (MVBench's TVQA frames) and 25 fps for gifs.
 FRAMES_FPS = 3.0
 GIF_FPS = 25.0
-# Frames between two wanted ones above which a keyframe seek beats decoding through (bench/bench_decode.py).
-SEEK_GAP = 96
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 PathLike = str | os.PathLike[str]
@@ -230,10 +229,7 @@ def _decode_pyav(path: Path, wanted: set[int], threads: int | None = None) -> di
                     break
         except av.FFmpegError as exc:
             raise VideoError(f"{path}: decoding failed after {decoded} frames ({exc})") from exc
-    if len(found) < len(wanted):
-        missing = min(wanted - found.keys())
-        raise IndexError(f"{path}: frame index {missing} out of range (video has {decoded} frames)")
-    return found
+    return _all_found(path, wanted, found, f"video has {decoded} frames")
 
 
 def _threads(stream: av.video.stream.VideoStream, threads: int | None) -> None:
@@ -248,11 +244,12 @@ class _NotConstantRate(Exception):
 
 
 def _decode_pyav_seek(path: Path, wanted: set[int], threads: int | None = None) -> dict[int, np.ndarray]:
-    """The same frames as `_decode_pyav`, jumping over long gaps with a seek to the preceding keyframe.
+    """The same frames as `_decode_pyav`, jumping to the keyframe before a wanted frame whenever that keyframe
+    lies beyond what was decoded so far (keyframes come from the packet index: demuxing, no decoding).
 
-    Frame i is the frame whose timestamp is start + i / fps; every decoded timestamp is checked to lie on that
-    grid, and a video whose timestamps do not (variable frame rate, edit lists) is decoded sequentially instead,
-    so the result always equals sequential decoding.
+    Frame i is the frame whose timestamp is start + i / fps; every timestamp is checked to lie on that grid, and a
+    video whose timestamps do not (variable frame rate, edit lists) is decoded sequentially instead, so the result
+    always equals sequential decoding.
     """
     _check_range(path, sorted(wanted), None)
     with _open_container(path) as container:
@@ -267,9 +264,11 @@ def _decode_pyav_seek(path: Path, wanted: set[int], threads: int | None = None) 
         frames: Iterator[av.VideoFrame] | None = None
         current = -1
         try:
+            keys = _keyframes(container, stream, origin, step)
             for target in sorted(wanted):
-                if frames is None or target - current > SEEK_GAP:
-                    container.seek(int(origin + target * step), stream=stream, backward=True, any_frame=False)
+                key = keys[max(0, bisect.bisect_right(keys, target) - 1)] if keys else 0
+                if frames is None or key > current:
+                    container.seek(int(origin + key * step), stream=stream, backward=True, any_frame=False)
                     frames = container.decode(stream)
                 for frame in frames:
                     current = _grid_index(frame.pts, origin, step)
@@ -281,9 +280,22 @@ def _decode_pyav_seek(path: Path, wanted: set[int], threads: int | None = None) 
             return _decode_pyav(path, wanted, threads)
         except av.FFmpegError as exc:
             raise VideoError(f"{path}: decoding failed near frame {current} ({exc})") from exc
+    return _all_found(path, wanted, found, f"decoding ended at frame {current}")
+
+
+def _keyframes(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, origin: int, step: Fraction
+) -> list[int]:
+    """Frame indices of the keyframes, from the packets alone."""
+    keys = sorted(
+        _grid_index(p.pts, origin, step) for p in container.demux(stream) if p.is_keyframe and p.pts is not None
+    )
+    return keys
+
+
+def _all_found(path: Path, wanted: set[int], found: dict[int, np.ndarray], detail: str) -> dict[int, np.ndarray]:
     if len(found) < len(wanted):
-        missing = min(wanted - found.keys())
-        raise IndexError(f"{path}: frame index {missing} out of range (decoding ended at frame {current})")
+        raise IndexError(f"{path}: frame index {min(wanted - found.keys())} out of range ({detail})")
     return found
 
 
@@ -342,7 +354,8 @@ def read_frames(
 ) -> np.ndarray:
     """Frames at absolute `indices` (repeats allowed, any order) as (T, H, W, 3) uint8 RGB.
 
-    Video files decode with torchcodec (`get_frames_at`) when it imports and `backend` allows, else with PyAV;
+    Video files decode with torchcodec (`get_frames_at`, exact seek mode) when it imports and `backend` allows,
+    else with PyAV seeking to keyframes (bench/bench_decode.py; both give the frames sequential decoding gives);
     frame folders and lists are read with PIL. `size` = (height, width) resizes every frame bilinearly with PIL, the
     same for all backends so they stay interchangeable.
     """
@@ -361,7 +374,7 @@ def read_frames(
         if backend not in ("auto", "pyav", "torchcodec"):
             raise ValueError(f"unknown video backend {backend!r}")
         use_torchcodec = backend == "torchcodec" or (backend == "auto" and torchcodec_available())
-        found = (_decode_torchcodec if use_torchcodec else _decode_pyav)(resolved, wanted)
+        found = (_decode_torchcodec if use_torchcodec else _decode_pyav_seek)(resolved, wanted)
     out = [_resize(found[int(i)], size) for i in indices]
     shapes = {frame.shape for frame in out}
     if len(shapes) > 1:
