@@ -111,4 +111,13 @@ def test_eval_command_on_the_synthetic_test_split(
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["benchmark"] == "synthetic" and doc["num_samples"] == 6
     assert f"synthetic: 6 samples -> {out}/metrics.json" in printed
-    assert set(doc) == {"benchmark", "checkpoint", "metrics", "aggregation", "num_samples", "published", "notes"}
+    assert set(doc) == {
+        "benchmark",
+        "checkpoint",
+        "metrics",
+        "aggregation",
+        "compat",
+        "num_samples",
+        "published",
+        "notes",
+    }

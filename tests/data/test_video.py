@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -267,3 +269,41 @@ def test_repeated_decoding_leaks_no_file_descriptors(tmp_path: Path, mp4: Path, 
         with pytest.raises(VideoError):
             read_frames(garbage, [0], backend="pyav")
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def _encode(path: Path, frames: np.ndarray, pts: list[int], time_base: Fraction, **options: str) -> None:
+    """Frames with explicit timestamps (for variable frame rates) and x264 options (B-frames, long GOPs)."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.time_base = time_base
+        stream.options = {"crf": "18", **options}
+        for frame, stamp in zip(frames, pts, strict=True):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts, picture.time_base = stamp, time_base
+            for packet in stream.encode(picture):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+@pytest.mark.parametrize("kind", ["fixture", "b_frames_long_gop", "variable_rate"])
+def test_keyframe_seek_gives_the_sequential_frames(tmp_path: Path, mp4: Path, kind: str) -> None:
+    # keyframes every 10 (fixture) or 25 frames: 17 and 31 are reached by seeking, 18 and 39 by decoding on
+    path = mp4
+    if kind == "b_frames_long_gop":
+        path = tmp_path / "b.mp4"
+        _encode(path, coded_frames(), list(range(NUM_FRAMES)), Fraction(1, FPS), bf="3", g="25")
+    elif kind == "variable_rate":  # timestamps off any constant grid: decoded sequentially instead
+        path = tmp_path / "vfr.mp4"
+        stamps = [k * 100 + (37 if k % 3 == 1 else 0) for k in range(NUM_FRAMES)]
+        _encode(path, coded_frames(), stamps, Fraction(1, 1000), bf="0", g="10")
+    wanted = {0, 5, 17, 18, 31, 39}
+    sequential = video._decode_pyav(path, wanted)
+    seeking = video._decode_pyav_seek(path, wanted)
+    assert sorted(seeking) == sorted(wanted)
+    for k in wanted:
+        assert frame_id(seeking[k]) == k
+        np.testing.assert_array_equal(seeking[k], sequential[k])
+    with pytest.raises(IndexError, match="index 40"):
+        video._decode_pyav_seek(path, {3, 40})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -57,3 +58,16 @@ def test_predict_batched_equals_one_by_one(samples: tuple[Path, list[Sample]]) -
         for mask in a.masks:
             assert mask.dtype == bool and mask.shape[1:] == (128, 128)
     assert any(not s.teacher_forced for s in items) and any(s.teacher_forced for s in items)
+
+
+def test_upstream_compat_keeps_the_first_seg_of_a_teacher_forced_prompt(samples: tuple[Path, list[Sample]]) -> None:
+    """The public RVOS script keeps `masks[:, 0]`: with two [SEG] given, only the first one's track."""
+    root, items = samples
+    model, processor = ufvideo_tiny(seed=0, corpus=corpus_texts())
+    sample = next(s for s in items if s.teacher_forced)
+    answer = sample.conversation[-1]["value"].replace("[SEG]", "[SEG] and [SEG]")
+    two = replace(sample, conversation=[*sample.conversation[:-1], {"from": "gpt", "value": answer}])
+    ours = next(predict(model, processor, [two], data_root=root))
+    upstream = next(predict(model, processor, [two], data_root=root, compat="upstream"))
+    assert len(ours.masks) == 2 and len(upstream.masks) == 1
+    np.testing.assert_array_equal(upstream.masks[0], ours.masks[0])

@@ -26,6 +26,7 @@ CONTRACT_KEYS = {
     "checkpoint",
     "metrics",
     "aggregation",
+    "compat",
     "num_samples",
     "published",
     "notes",
@@ -193,6 +194,8 @@ def test_server_split_writes_the_submission_zip(checkpoint: Path, tmp_path: Path
 def test_errors_name_the_problem(synth_dir: Path, checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="eval.aggregation must be one of per_expression, frame_pooled"):
         EvalConfig(aggregation="pooled")
+    with pytest.raises(ValueError, match="eval.compat must be one of ours, upstream, got 'paper'"):
+        EvalConfig(compat="paper")
     with pytest.raises(ValueError, match="judge prompt version 'v0' not found"):  # before any inference
         run(
             _cfg(
@@ -215,6 +218,20 @@ def test_errors_name_the_problem(synth_dir: Path, checkpoint: Path, tmp_path: Pa
 
     with pytest.raises(RuntimeError, match="no prediction for 1 sample"):
         run(_cfg(synth_dir, checkpoint, tmp_path / "o", track=False, max_samples=3), drops_one, _loader)
+
+
+def test_upstream_compat_reaches_inference_and_the_report(synth_dir: Path, checkpoint: Path, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def predict(model: Any, processor: Any, samples: list[Sample], batch_size: int, compat: str = "ours"):
+        seen["compat"] = compat
+        yield from (oracle_prediction(s) for s in samples)
+
+    out = tmp_path / "out"
+    run(_cfg(synth_dir, checkpoint, out, track=False, compat="upstream", aggregation="frame_pooled"), predict, _loader)
+    doc = json.loads((out / "metrics.json").read_text())
+    assert seen == {"compat": "upstream"} and doc["compat"] == "upstream" and doc["aggregation"] == "frame_pooled"
+    assert "mode: upstream (the public inference code's [SEG] quirks)" in (out / "report.md").read_text()
 
 
 def test_run_with_the_tiny_model(synth_dir: Path, tmp_path: Path) -> None:

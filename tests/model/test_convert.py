@@ -48,20 +48,48 @@ LITERAL = {
 }
 
 
+MEMORY_LITERAL = {
+    "memory_attention.layers.0.self_attn.q_proj.weight": "memory_attention.layers.0.self_attn.q_proj.weight",
+    "memory_attention.layers.3.cross_attn_image.out_proj.bias": (
+        "memory_attention.layers.3.cross_attn_image.o_proj.bias"
+    ),
+    "memory_attention.layers.1.norm2.weight": "memory_attention.layers.1.layer_norm2.weight",
+    "memory_attention.norm.bias": "memory_attention.layer_norm.bias",
+    "memory_encoder.mask_downsampler.encoder.0.weight": "memory_encoder.mask_downsampler.layers.0.conv.weight",
+    "memory_encoder.mask_downsampler.encoder.4.bias": "memory_encoder.mask_downsampler.layers.1.layer_norm.bias",
+    "memory_encoder.mask_downsampler.encoder.12.weight": "memory_encoder.mask_downsampler.final_conv.weight",
+    "memory_encoder.pix_feat_proj.weight": "memory_encoder.feature_projection.weight",
+    "memory_encoder.fuser.layers.1.dwconv.weight": "memory_encoder.memory_fuser.layers.1.depthwise_conv.weight",
+    "memory_encoder.fuser.layers.0.pwconv2.bias": "memory_encoder.memory_fuser.layers.0.pointwise_conv2.bias",
+    "memory_encoder.fuser.layers.0.norm.weight": "memory_encoder.memory_fuser.layers.0.layer_norm.weight",
+    "memory_encoder.fuser.layers.0.gamma": "memory_encoder.memory_fuser.layers.0.scale",
+    "memory_encoder.out_proj.weight": "memory_encoder.projection.weight",
+    "maskmem_tpos_enc": "memory_temporal_positional_encoding",
+    "no_mem_pos_enc": "no_memory_positional_encoding",
+    "no_obj_ptr": "no_object_pointer",
+    "obj_ptr_proj.layers.0.weight": "object_pointer_proj.proj_in.weight",
+    "obj_ptr_proj.layers.1.bias": "object_pointer_proj.layers.0.bias",
+    "obj_ptr_proj.layers.2.weight": "object_pointer_proj.proj_out.weight",
+    "mask_downsample.weight": "mask_downsample.weight",
+}
+
+
 def test_literal_public_keys_map_to_ours() -> None:
     state = {k: torch.zeros(1) for k in LITERAL}
-    state[S + "memory_attention.layers.0.self_attn.q_proj.weight"] = torch.zeros(1)
+    state.update({S + k: torch.zeros(1) for k in MEMORY_LITERAL})
     state["model.vision_tower.vision_tower.vision_model.head.probe"] = torch.zeros(1)
     state["model.something_new.weight"] = torch.zeros(1)
     for i in range(4):
         state[S + f"sam_prompt_encoder.point_embeddings.{i}.weight"] = torch.full((1, 2), float(i))
-    out, report = convert_state_dict(state)
+    out, memory, report = convert_state_dict(state)
     for public, ours in LITERAL.items():
         assert ours in out, (public, ours)
+    assert sorted(memory) == sorted(MEMORY_LITERAL.values())
     assert out["sam.prompt_encoder.point_embed.weight"][:, 0].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert "sam.shared_image_embedding.positional_embedding" in out
     assert report.unmapped == ["model.something_new.weight"]
-    assert len(report.dropped) == 2
+    assert [d["key"] for d in report.dropped] == ["model.vision_tower.vision_tower.vision_model.head.probe"]
+    assert "never used" in report.dropped[0]["reason"]
 
 
 def to_public(key: str) -> list[str]:
@@ -125,8 +153,8 @@ def test_tiny_model_in_public_layout_converts_with_nothing_unmapped_or_missing(t
     model, _ = tiny
     public = public_state(model)
     assert any(k.startswith(S + "sam_mask_decoder.") for k in public)
-    converted, report = convert_state_dict(public, model.state_dict().keys())
-    assert report.unmapped == [] and report.missing == [] and report.dropped == []
+    converted, _, report = convert_state_dict(public, model.state_dict())
+    assert report.unmapped == [] and report.missing == [] and report.dropped == [] and report.mismatched == []
     fresh = UFVideoForConditionalGeneration(model.config)
     fresh.load_state_dict(converted, strict=True)
     for key, value in model.state_dict().items():
@@ -147,4 +175,4 @@ def test_cli_reports_unmapped_keys(tmp_path, capsys, monkeypatch) -> None:
     assert '"model.mystery"' in capsys.readouterr().out
     assert (tmp_path / "out" / "conversion_report.json").exists()
     with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
-        convert.load_checkpoint(tmp_path)
+        list(convert.source_tensors(tmp_path))

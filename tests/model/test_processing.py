@@ -88,16 +88,6 @@ def test_errors_name_the_sample_and_field(tiny, samples) -> None:
         processor(**samples, region_mode="all")
 
 
-def test_masks_touching_a_patch_count(tiny) -> None:
-    from ufvideo.model.processing import mask_to_grid
-
-    mask = np.zeros((64, 64), bool)
-    mask[0, 0] = True  # a single pixel in the first 8x8 patch
-    mask[63, 63] = True
-    grid = mask_to_grid(mask, 8).reshape(8, 8)
-    assert grid.sum() == 2 and grid[0, 0] == 1 and grid[7, 7] == 1
-
-
 def test_targets_stay_aligned_when_a_sample_has_none(tiny, samples) -> None:
     model, processor = tiny
     chat = [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hello."}]

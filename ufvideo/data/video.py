@@ -5,11 +5,13 @@ Sources are an mp4/gif path, a directory of frames, or a list of frame paths (op
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -208,13 +210,16 @@ def _check_range(path: Path, indices: Sequence[int], count: int | None) -> None:
         raise IndexError(f"{path}: frame index {bad[0]} out of range (video has {limit} frames)")
 
 
-def _decode_pyav(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
-    """Decode in presentation order, stopping after the last wanted frame; the container always closes."""
+def _decode_pyav(path: Path, wanted: set[int], threads: int | None = None) -> dict[int, np.ndarray]:
+    """Decode in presentation order, stopping after the last wanted frame; the container always closes.
+
+    `threads` None lets FFmpeg pick; benchmarks pass 1 to measure per core.
+    """
     _check_range(path, sorted(wanted), None)
     last, found, decoded = max(wanted), {}, 0
     with _open_container(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        _threads(stream, threads)
         try:
             for frame in container.decode(stream):
                 if decoded in wanted:
@@ -224,10 +229,84 @@ def _decode_pyav(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
                     break
         except av.FFmpegError as exc:
             raise VideoError(f"{path}: decoding failed after {decoded} frames ({exc})") from exc
+    return _all_found(path, wanted, found, f"video has {decoded} frames")
+
+
+def _threads(stream: av.video.stream.VideoStream, threads: int | None) -> None:
+    if threads is None:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_count = threads
+
+
+class _NotConstantRate(Exception):
+    """A frame's timestamp is off the constant-rate grid: indices cannot be derived from timestamps."""
+
+
+def _decode_pyav_seek(path: Path, wanted: set[int], threads: int | None = None) -> dict[int, np.ndarray]:
+    """The same frames as `_decode_pyav`, jumping to the keyframe before a wanted frame whenever that keyframe
+    lies beyond what was decoded so far (keyframes come from the packet index: demuxing, no decoding).
+
+    Frame i is the frame whose timestamp is start + i / fps; every timestamp is checked to lie on that grid, and a
+    video whose timestamps do not (variable frame rate, edit lists) is decoded sequentially instead, so the result
+    always equals sequential decoding.
+    """
+    _check_range(path, sorted(wanted), None)
+    with _open_container(path) as container:
+        stream = container.streams.video[0]
+        _threads(stream, threads)
+        rate, base = stream.average_rate, stream.time_base
+        if not rate or not base:
+            return _decode_pyav(path, wanted, threads)
+        step = 1 / (Fraction(rate) * Fraction(base))  # timestamp units per frame
+        origin = stream.start_time or 0
+        found: dict[int, np.ndarray] = {}
+        frames: Iterator[av.VideoFrame] | None = None
+        current = -1
+        try:
+            keys = _keyframes(container, stream, origin, step)
+            for target in sorted(wanted):
+                key = keys[max(0, bisect.bisect_right(keys, target) - 1)] if keys else 0
+                if frames is None or key > current:
+                    container.seek(int(origin + key * step), stream=stream, backward=True, any_frame=False)
+                    frames = container.decode(stream)
+                for frame in frames:
+                    current = _grid_index(frame.pts, origin, step)
+                    if current in wanted and current not in found:
+                        found[current] = frame.to_ndarray(format="rgb24")
+                    if current >= target:
+                        break
+        except _NotConstantRate:
+            return _decode_pyav(path, wanted, threads)
+        except av.FFmpegError as exc:
+            raise VideoError(f"{path}: decoding failed near frame {current} ({exc})") from exc
+    return _all_found(path, wanted, found, f"decoding ended at frame {current}")
+
+
+def _keyframes(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, origin: int, step: Fraction
+) -> list[int]:
+    """Frame indices of the keyframes, from the packets alone."""
+    keys = sorted(
+        _grid_index(p.pts, origin, step) for p in container.demux(stream) if p.is_keyframe and p.pts is not None
+    )
+    return keys
+
+
+def _all_found(path: Path, wanted: set[int], found: dict[int, np.ndarray], detail: str) -> dict[int, np.ndarray]:
     if len(found) < len(wanted):
-        missing = min(wanted - found.keys())
-        raise IndexError(f"{path}: frame index {missing} out of range (video has {decoded} frames)")
+        raise IndexError(f"{path}: frame index {min(wanted - found.keys())} out of range ({detail})")
     return found
+
+
+def _grid_index(pts: int | None, origin: int, step: Fraction) -> int:
+    if pts is None:
+        raise _NotConstantRate
+    position = (pts - origin) / step
+    index = round(position)
+    if abs(position - index) > Fraction(1, 100):
+        raise _NotConstantRate
+    return index
 
 
 def _decode_torchcodec(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
@@ -275,7 +354,8 @@ def read_frames(
 ) -> np.ndarray:
     """Frames at absolute `indices` (repeats allowed, any order) as (T, H, W, 3) uint8 RGB.
 
-    Video files decode with torchcodec (`get_frames_at`) when it imports and `backend` allows, else with PyAV;
+    Video files decode with torchcodec (`get_frames_at`, exact seek mode) when it imports and `backend` allows,
+    else with PyAV seeking to keyframes (bench/bench_decode.py; both give the frames sequential decoding gives);
     frame folders and lists are read with PIL. `size` = (height, width) resizes every frame bilinearly with PIL, the
     same for all backends so they stay interchangeable.
     """
@@ -294,7 +374,7 @@ def read_frames(
         if backend not in ("auto", "pyav", "torchcodec"):
             raise ValueError(f"unknown video backend {backend!r}")
         use_torchcodec = backend == "torchcodec" or (backend == "auto" and torchcodec_available())
-        found = (_decode_torchcodec if use_torchcodec else _decode_pyav)(resolved, wanted)
+        found = (_decode_torchcodec if use_torchcodec else _decode_pyav_seek)(resolved, wanted)
     out = [_resize(found[int(i)], size) for i in indices]
     shapes = {frame.shape for frame in out}
     if len(shapes) > 1:

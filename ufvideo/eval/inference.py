@@ -3,6 +3,8 @@
 Samples are decoded with the same `gather_inputs` as training, batched through the processor and the model's
 KV-cache greedy `generate`. Teacher-forced samples (the public RVOS protocol feeds "Sure, [SEG]." as the answer)
 take one forward pass instead: their masks come from the state that predicts the given `[SEG]`.
+`compat="upstream"` reproduces the public scripts: the generated-`[SEG]` off-by-one (see `generation.py`) and,
+for teacher-forced prompts with several `[SEG]`, only the first one's mask per sample.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import torch
 
 from ufvideo.data.dataset import gather_inputs
 from ufvideo.eval.types import Prediction, Sample
-from ufvideo.model.generation import to_device
+from ufvideo.model.generation import check_compat, to_device
 from ufvideo.model.propagation import teacher_forced_masks
 from ufvideo.model.segmentation import upsample_logits
 
@@ -65,13 +67,15 @@ def _processor_batch(processor: Any, batch: list[Sample], examples: list[dict[st
 
 @torch.no_grad()
 def _teacher_forced(
-    model: Any, inputs: dict[str, Any], batch: list[Sample], mask_mode: str | None = None
+    model: Any, inputs: dict[str, Any], batch: list[Sample], mask_mode: str | None = None, compat: str = "ours"
 ) -> list[Prediction]:
     inputs = {k: to_device(v, model.device) for k, v in inputs.items() if k != "labels"}
     pred_masks = teacher_forced_masks(model, inputs, mask_mode)
     predictions = []
     for b, sample in enumerate(batch):
         logits = pred_masks[b] if pred_masks is not None else None
+        if logits is not None and compat == "upstream":
+            logits = logits[:1]  # the public script keeps `masks[:, 0]`: the first [SEG]'s track only
         masks: list[np.ndarray] = []
         if logits is not None:
             size = tuple(int(v) for v in inputs["sam_sizes"][b].tolist())
@@ -103,12 +107,14 @@ def predict(
     data_root: str | Path | None = None,
     max_new_tokens: int = 128,
     mask_mode: str | None = None,
+    compat: str = "ours",
 ) -> Iterator[Prediction]:
     """Yield one `Prediction` per sample, in input order, `batch_size` samples per model call.
 
     Batching is what makes evaluation fast (one padded prompt, one KV cache per batch); results equal
     one-at-a-time decoding because prompts are left-aligned and padding is masked (tested).
     """
+    check_compat(compat)
     model.eval()
     num_frames = processor.settings.num_frames
     samples = list(samples)
@@ -116,8 +122,15 @@ def predict(
         examples = [_inputs(sample, data_root, num_frames) for sample in batch]
         inputs = _processor_batch(processor, batch, examples)
         if batch[0].teacher_forced:
-            yield from _teacher_forced(model, inputs, batch, mask_mode)
+            yield from _teacher_forced(model, inputs, batch, mask_mode, compat)
         else:
             yield from _generated(
-                model, processor, inputs, batch, examples, max_new_tokens=max_new_tokens, mask_mode=mask_mode
+                model,
+                processor,
+                inputs,
+                batch,
+                examples,
+                max_new_tokens=max_new_tokens,
+                mask_mode=mask_mode,
+                compat=compat,
             )

@@ -174,6 +174,14 @@ def make_plots(doc: Mapping[str, Any], details: Mapping[str, Any], out: Path, ba
     return plots
 
 
+def compat_label(doc: Mapping[str, Any]) -> str:
+    """Which inference behaviour produced the numbers (eval.compat), spelled out for the reader."""
+    compat = doc.get("compat") or "ours"
+    if compat == "upstream":
+        return "upstream (the public inference code's [SEG] quirks)"
+    return f"{compat} (corrected [SEG] state; every [SEG] of a teacher-forced prompt gets its mask)"
+
+
 def _markdown(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> str:
     ckpt = doc.get("checkpoint") or {}
     lines = [
@@ -182,6 +190,7 @@ def _markdown(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> s
         f"- checkpoint: `{ckpt.get('uri') or 'n/a'}` (digest `{(ckpt.get('digest') or 'n/a')[:16]}`)",
         f"- samples: {doc['num_samples']}",
         f"- J/F aggregation: {doc.get('aggregation') or 'n/a'}",
+        f"- mode: {compat_label(doc)}",
         "",
         "| metric | this run | published (UFVideo-7B) | difference |",
         "|---|---:|---:|---:|",
@@ -234,7 +243,7 @@ def _html(doc: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         "</style></head><body>"
         f"<h1>Evaluation: {esc(doc['benchmark'])}</h1>"
         f"<p>checkpoint <code>{esc(ckpt.get('uri') or 'n/a')}</code>, {doc['num_samples']} samples, "
-        f"J/F aggregation: {esc(str(doc.get('aggregation') or 'n/a'))}</p>"
+        f"J/F aggregation: {esc(str(doc.get('aggregation') or 'n/a'))}, mode: {esc(compat_label(doc))}</p>"
         "<table><tr><th>metric</th><th>this run</th><th>published (UFVideo-7B)</th><th>difference</th></tr>"
         f"{rows}</table>{controls}<h2>Notes</h2><ul>{notes}</ul>{images}</body></html>\n"
     )

@@ -30,6 +30,8 @@ from ufvideo.eval.registry import AGGREGATIONS, Benchmark, ScoreContext, get_ben
 from ufvideo.eval.types import Prediction, Sample
 from ufvideo.files import atomic_write, read_json, write_json
 
+COMPAT_MODES = ("ours", "upstream")  # = ufvideo.model.generation.COMPAT_MODES, without importing torch here
+
 log = logging.getLogger(__name__)
 
 METRICS_FILE, DETAILS_FILE, PREDICTIONS_FILE = "metrics.json", "details.json", "predictions.jsonl"
@@ -53,6 +55,8 @@ class EvalConfig:
         or "blind_prior" (no model: the benchmark's prior answer from its training split).
     controls: controls run after the real evaluation, each in `<out>/controls/<name>/`; their metrics and the
         video dependence (real minus shuffled) go into metrics.json, the report and MLflow.
+    compat: "ours" (corrected defaults) or "upstream" (the public inference code's `[SEG]` quirks; with
+    aggregation=frame_pooled, the numbers as the paper computed them); recorded in metrics.json and the report.
     """
 
     benchmark: str = "synthetic"
@@ -66,6 +70,7 @@ class EvalConfig:
     strict_parsing: bool = False
     mask_mode: str | None = None
     max_new_tokens: int = 128
+    compat: str = "ours"
     device: str = "cpu"
     judge_base_url: str = ""
     judge_model: str = ""
@@ -95,6 +100,8 @@ class EvalConfig:
             raise ValueError(f"eval.max_samples must be >= 1 or null, got {self.max_samples}")
         if self.aggregation not in AGGREGATIONS:
             raise ValueError(f"eval.aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        if self.compat not in COMPAT_MODES:
+            raise ValueError(f"eval.compat must be one of {', '.join(COMPAT_MODES)}, got {self.compat!r}")
 
 
 def make_judge(cfg: EvalConfig) -> Judge | None:
@@ -126,7 +133,7 @@ def _default_predict(model: Any, processor: Any, samples: list[Sample], batch_si
 
 
 def _predict_kwargs(fn: PredictFn, cfg: EvalConfig) -> dict[str, Any]:
-    wanted = {"mask_mode": cfg.mask_mode, "max_new_tokens": cfg.max_new_tokens}
+    wanted = {"mask_mode": cfg.mask_mode, "max_new_tokens": cfg.max_new_tokens, "compat": cfg.compat}
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -157,6 +164,7 @@ def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dic
         "split": split,
         "checkpoint": checkpoint["digest"],
         "strict": cfg.strict_parsing,
+        "compat": cfg.compat,
         "parser": _parser_digest(bench),
         "control": cfg.control,
         "control_seed": cfg.control_seed if cfg.control == SHUFFLED_VIDEO else None,
@@ -266,7 +274,9 @@ def _write_submission(bench: Benchmark, samples: list[Sample], out: Path) -> str
     return str(out / SUBMISSION_FILE)
 
 
-def _metrics_doc(bench: Benchmark, checkpoint: dict[str, str], scores: Any, num_samples: int) -> dict[str, Any]:
+def _metrics_doc(
+    bench: Benchmark, checkpoint: dict[str, str], scores: Any, num_samples: int, compat: str = "ours"
+) -> dict[str, Any]:
     metrics = {name: scores.metrics.get(name) for name in bench.metrics}
     metrics.update({k: v for k, v in scores.metrics.items() if k not in metrics})
     notes = list(scores.notes) + list(bench.notes)
@@ -277,6 +287,7 @@ def _metrics_doc(bench: Benchmark, checkpoint: dict[str, str], scores: Any, num_
         "checkpoint": checkpoint,
         "metrics": {k: (None if v is None else float(v)) for k, v in metrics.items()},
         "aggregation": scores.aggregation,
+        "compat": compat,
         "num_samples": num_samples,
         "published": dict(bench.published),
         "notes": notes,
@@ -406,7 +417,7 @@ def evaluate(
         handle.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
     ctx = ScoreContext(aggregation=cfg.aggregation, judge=judge)
     scores = bench.score(rows, ctx)
-    doc = _metrics_doc(bench, checkpoint, scores, len(samples))
+    doc = _metrics_doc(bench, checkpoint, scores, len(samples), cfg.compat)
     doc["control"] = cfg.control
     doc["headline"] = list(bench.headline)
     doc["notes"] += control_notes

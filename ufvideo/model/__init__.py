@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from ufvideo.model.builders import ufvideo_7b, ufvideo_tiny
 from ufvideo.model.configuration import UFVideoConfig
 from ufvideo.model.generation import Generation
@@ -12,12 +14,11 @@ from ufvideo.model.processing import UFVideoProcessor
 
 
 def load_pretrained(
-    directory: str | Path, device: str = "cpu"
+    directory: str | Path, device: str = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[UFVideoForConditionalGeneration, UFVideoProcessor]:
-    """Model and processor from one `save_pretrained(dir, processor=...)` directory."""
-    return UFVideoForConditionalGeneration.from_pretrained(directory, device=device), UFVideoProcessor.from_pretrained(
-        directory
-    )
+    """Model (in `dtype`, default the checkpoint's own) and processor from one checkpoint directory."""
+    model = UFVideoForConditionalGeneration.from_pretrained(directory, device=device, dtype=dtype)
+    return model, UFVideoProcessor.from_pretrained(directory)
 
 
 __all__ = [

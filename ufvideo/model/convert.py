@@ -2,8 +2,9 @@
 
 Public names (MODEL.md section 6.2, item 8): Qwen2 keys under `model.` / `lm_head.`, `model.vision_tower.
 vision_tower.*`, `model.mm_projector.*`, `model.region_encoder.*`, `model.text_hidden_fcs.0.*` and Meta's SAM2
-names under `model.mask_encoder.sam2_model.*`. SAM2 memory modules and the unused SigLIP head are dropped
-(reported); anything else that does not map is reported as unmapped and not written.
+names under `model.mask_encoder.sam2_model.*`. SAM2's memory modules go to `sam2_memory.safetensors` in the names
+transformers' `Sam2VideoModel` uses (what `mask_mode="propagate"` loads); only the unused SigLIP pooling head is
+dropped. Conversion streams tensor by tensor into output shards: no second copy of the model is ever held.
 """
 
 from __future__ import annotations
@@ -11,17 +12,22 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ufvideo.files import write_json
+from ufvideo.model.weights import iter_tensors, save_sharded
 
 SAM_PREFIX = "model.mask_encoder.sam2_model."
-# Meta SAM2 modules that only video tracking with memory uses; per-frame decoding never reads them.
+SIGLIP_PREFIX = "model.vision_tower.vision_tower.vision_model."
+MEMORY_FILE = "sam2_memory.safetensors"  # = propagation.MEMORY_WEIGHTS_NAME
+REPORT_FILE = "conversion_report.json"
+# Meta SAM2 modules that only video tracking with memory uses (per-frame decoding never reads them).
 SAM_MEMORY_PARTS = (
     "memory_attention.",
     "memory_encoder.",
@@ -33,8 +39,9 @@ SAM_MEMORY_PARTS = (
     "no_obj_embed_spatial",
     "mask_downsample.",
 )
+HEAD_REASON = "SigLIP pooling head: UFVideo reads layer -2 patch features, the head is never used"
 PLAIN_PREFIXES = (
-    ("model.vision_tower.vision_tower.vision_model.", "vision_tower."),  # transformers 5 dropped `vision_model.`
+    (SIGLIP_PREFIX, "vision_tower."),  # transformers 5 dropped `vision_model.`
     ("model.mm_projector.", "connector."),
     ("model.region_encoder.", "region_encoder."),
     ("model.text_hidden_fcs.0.", "seg_projector."),
@@ -43,7 +50,7 @@ PLAIN_PREFIXES = (
     ("model.layers.", "language_model.model.layers."),
     ("model.norm.", "language_model.model.norm."),
 )
-# Ordered substring rewrites from Meta's SAM2 names to transformers' (facts from transformers' converter).
+# Ordered substring rewrites from Meta's SAM2 names to transformers' (facts from transformers' converters).
 SAM_RENAMES = (
     ("iou_prediction_head.layers.0", "iou_prediction_head.proj_in"),
     ("iou_prediction_head.layers.1", "iou_prediction_head.layers.0"),
@@ -67,135 +74,283 @@ SAM_RENAMES = (
     (".norm", ".layer_norm"),
     ("out_proj", "o_proj"),
 )
-_THREE_LAYER = re.compile(r"(output_hypernetworks_mlps\.\d+|pred_obj_score_head)\.layers\.(\d)\.")
+# The memory modules' own renames, applied before SAM_RENAMES (longer names first).
+MEMORY_RENAMES = (
+    ("obj_ptr_tpos_proj", "temporal_positional_encoding_projection_layer"),
+    ("no_obj_embed_spatial", "occlusion_spatial_embedding_parameter"),
+    ("maskmem_tpos_enc", "memory_temporal_positional_encoding"),
+    ("no_mem_pos_enc", "no_memory_positional_encoding"),
+    ("obj_ptr", "object_pointer"),
+    ("dwconv", "depthwise_conv"),
+    ("pwconv", "pointwise_conv"),
+    ("fuser", "memory_fuser"),
+    ("gamma", "scale"),
+    ("pix_feat_proj", "feature_projection"),
+)
+_THREE_LAYER = re.compile(r"(output_hypernetworks_mlps\.\d+|pred_obj_score_head|object_pointer_proj)\.layers\.(\d)\.")
 _TWO_LAYER = re.compile(r"((?:backbone\.blocks|transformer\.layers)\.\d+\.mlp)\.layers\.(\d)\.")
 _NECK = re.compile(r"(vision_encoder\.neck\.convs\.\d+)\.conv\.")
 _POINT = re.compile(r"prompt_encoder\.point_embed\.(\d)\.weight")
+_DOWNSAMPLER = re.compile(r"mask_downsampler\.encoder\.(\d+)\.")
 
 
 @dataclass
 class ConversionReport:
-    """What happened to every source key; `unmapped` must be empty for a faithful conversion."""
+    """What happened to every source key; `unmapped` and `mismatched` must be empty for a faithful conversion."""
 
     mapped: int = 0
-    dropped: list[str] = field(default_factory=list)
+    memory: int = 0
+    dropped: list[dict[str, str]] = field(default_factory=list)  # {"key", "reason"}
     unmapped: list[str] = field(default_factory=list)
+    mismatched: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    memory_missing: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def drop(self, key: str, reason: str) -> None:
+        self.dropped.append({"key": key, "reason": reason})
 
 
 def sam_key(meta_key: str) -> str:
-    """One Meta SAM2 key (without the `sam2_model.` prefix) -> our `sam.` key."""
+    """One Meta SAM2 image-model key (without the `sam2_model.` prefix) -> our `sam.` key."""
+    return "sam." + _sam_rename(meta_key)
+
+
+def memory_key(meta_key: str) -> str:
+    """One Meta SAM2 memory key (without the prefix) -> its `Sam2VideoModel` name."""
     key = meta_key
+    for old, new in MEMORY_RENAMES:
+        key = key.replace(old, new)
+    key = _sam_rename(key).replace("memory_encoder.o_proj.", "memory_encoder.projection.")
+
+    def downsampler(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if n == 12:
+            return "mask_downsampler.final_conv."
+        return f"mask_downsampler.layers.{n // 3}.{'conv' if n % 3 == 0 else 'layer_norm'}."
+
+    return _DOWNSAMPLER.sub(downsampler, key)
+
+
+def _sam_rename(key: str) -> str:
     for old, new in SAM_RENAMES:
         key = key.replace(old, new)
     key = _THREE_LAYER.sub(lambda m: f"{m.group(1)}.{('proj_in', 'layers.0', 'proj_out')[int(m.group(2))]}.", key)
     key = _TWO_LAYER.sub(lambda m: f"{m.group(1)}.{('proj_in', 'proj_out')[int(m.group(2))]}.", key)
-    key = _NECK.sub(lambda m: f"{m.group(1)}.", key)
-    return "sam." + key
+    return _NECK.sub(lambda m: f"{m.group(1)}.", key)
 
 
-def convert_state_dict(
-    state: Mapping[str, torch.Tensor], expected: Iterable[str] | None = None
-) -> tuple[dict[str, torch.Tensor], ConversionReport]:
-    """Map a public-layout state dict onto ours; `expected` (our key names) fills `report.missing`."""
-    report = ConversionReport()
-    out: dict[str, torch.Tensor] = {}
-    points: dict[int, torch.Tensor] = {}
-    for key, value in state.items():
-        new = _map_key(key, report)
-        if new is None:
-            continue
-        point = _POINT.fullmatch(new.removeprefix("sam."))
-        if point:
-            points[int(point.group(1))] = value
-        else:
-            out[new] = value
-        report.mapped += 1
-    if points:
-        out["sam.prompt_encoder.point_embed.weight"] = torch.cat([points[i] for i in sorted(points)], dim=0)
-    pe = out.get("sam.prompt_encoder.shared_embedding.positional_embedding")
-    if pe is not None:  # transformers keeps a second copy for the image-wide positional encoding
-        out["sam.shared_image_embedding.positional_embedding"] = pe
-    if expected is not None:
-        report.missing = sorted(set(expected) - set(out))
-        report.unmapped += sorted(k for k in out if k not in set(expected))
-    return out, report
-
-
-def _map_key(key: str, report: ConversionReport) -> str | None:
+def route(key: str) -> tuple[str, str]:
+    """(where, name): where is "model", "memory", "dropped" (name = the reason) or "unmapped"."""
     if key.startswith(SAM_PREFIX):
         inner = key[len(SAM_PREFIX) :]
         if inner.startswith(SAM_MEMORY_PARTS):
-            report.dropped.append(key)
-            return None
-        return sam_key(inner)
-    if key.startswith("model.vision_tower.vision_tower.vision_model.head."):
-        report.dropped.append(key)
-        return None
+            return "memory", memory_key(inner)
+        return "model", sam_key(inner)
+    if key.startswith(SIGLIP_PREFIX + "head."):
+        return "dropped", HEAD_REASON
     for old, new in PLAIN_PREFIXES:
         if key.startswith(old):
-            return new + key[len(old) :]
-    report.unmapped.append(key)
-    return None
+            return "model", new + key[len(old) :]
+    return "unmapped", key
 
 
-def load_checkpoint(src: Path) -> dict[str, torch.Tensor]:
-    """All tensors of a HF-style checkpoint directory (safetensors shards, else pytorch_model*.bin)."""
+class _Converter:
+    """Maps (public key, tensor) pairs one at a time, checking names and shapes against the target model."""
+
+    def __init__(self, expected: Mapping[str, Any] | None, expected_memory: Mapping[str, Any] | None) -> None:
+        self.expected, self.expected_memory = expected, expected_memory
+        self.report = ConversionReport()
+        self.memory: dict[str, torch.Tensor] = {}
+        self.written: set[str] = set()
+        self.points: dict[int, torch.Tensor] = {}
+
+    def model_tensors(self, items: Iterable[tuple[str, torch.Tensor]]) -> Iterator[tuple[str, torch.Tensor]]:
+        """Model tensors in our names (memory tensors are kept aside in `self.memory`)."""
+        for key, value in items:
+            where, name = route(key)
+            if where == "dropped":
+                self.report.drop(key, name)
+            elif where == "unmapped":
+                self.report.unmapped.append(key)
+            elif where == "memory":
+                if self._fits(key, name, value, self.expected_memory):
+                    self.memory[name] = value
+                    self.report.memory += 1
+            elif name in self.written:
+                self.report.drop(key, "duplicate: the checkpoint already gave this tensor")
+            else:
+                point = _POINT.fullmatch(name.removeprefix("sam."))
+                if point:  # transformers keeps SAM's 4 point embeddings as one matrix: emitted at the end
+                    self.points[int(point.group(1))] = value
+                    self.report.mapped += 1
+                    continue
+                yield from self._emit(key, name, value)
+        if self.points:
+            stacked = torch.cat([self.points[i] for i in sorted(self.points)], dim=0)
+            yield from self._emit("<point_embeddings>", "sam.prompt_encoder.point_embed.weight", stacked, count=False)
+
+    def _emit(self, key: str, name: str, value: torch.Tensor, count: bool = True) -> Iterator[tuple[str, torch.Tensor]]:
+        if not self._fits(key, name, value, self.expected):
+            return
+        self.report.mapped += int(count)
+        self.written.add(name)
+        yield name, value
+        if name == "sam.prompt_encoder.shared_embedding.positional_embedding":
+            # transformers keeps a second copy for the image-wide positional encoding
+            self.written.add("sam.shared_image_embedding.positional_embedding")
+            yield "sam.shared_image_embedding.positional_embedding", value.clone()
+
+    def _fits(self, key: str, name: str, value: torch.Tensor, expected: Mapping[str, Any] | None) -> bool:
+        if expected is None:
+            return True
+        if name not in expected:
+            self.report.unmapped.append(f"{key} -> {name}")
+            return False
+        if tuple(expected[name].shape) != tuple(value.shape):
+            self.report.mismatched.append(f"{key}: {tuple(value.shape)} vs {name} {tuple(expected[name].shape)}")
+            return False
+        return True
+
+    def finish(self) -> ConversionReport:
+        if self.expected is not None:
+            self.report.missing = sorted(set(self.expected) - self.written)
+        if self.expected_memory is not None:
+            self.report.memory_missing = sorted(set(self.expected_memory) - set(self.memory))
+        return self.report
+
+
+def convert_state_dict(
+    state: Mapping[str, torch.Tensor],
+    expected: Mapping[str, Any] | None = None,
+    expected_memory: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], ConversionReport]:
+    """In memory: (model tensors, SAM2 memory tensors, report). `expected` / `expected_memory` (name -> anything
+    with `.shape`, e.g. a meta state dict) check names and shapes and fill `missing` / `memory_missing`."""
+    converter = _Converter(expected, expected_memory)
+    model = dict(converter.model_tensors(state.items()))
+    return model, converter.memory, converter.finish()
+
+
+def source_tensors(src: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every tensor of a HF-style checkpoint directory, one at a time (safetensors, else pytorch_model*.bin)."""
     files = sorted(src.glob("*.safetensors"))
-    loader: Callable[[Path], Mapping[str, torch.Tensor]] = lambda p: load_file(str(p))  # noqa: E731
-    if not files:
-        files = sorted(src.glob("pytorch_model*.bin"))
-        loader = lambda p: torch.load(p, map_location="cpu", weights_only=True, mmap=True)  # noqa: E731
+    if files:
+        for path in files:
+            yield from iter_tensors(path)
+        return
+    files = sorted(src.glob("pytorch_model*.bin"))
     if not files:
         raise FileNotFoundError(f"{src}: no *.safetensors or pytorch_model*.bin files")
-    state: dict[str, torch.Tensor] = {}
     for path in files:
-        state.update(loader(path))
-    return state
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        yield from state.items()
+        del state
 
 
-def load_meta_sam2(path: Path) -> dict[str, torch.Tensor]:
-    """Meta's `sam2_hiera_large.pt` re-keyed under the public `sam2_model.` prefix (for VideoRefer sources)."""
-    raw = torch.load(path, map_location="cpu", weights_only=True)
-    raw = raw.get("model", raw)
-    return {SAM_PREFIX + k: v for k, v in raw.items()}
+def meta_sam2_tensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """Meta's `sam2_hiera_large.pt` under the public `sam2_model.` prefix (for VideoRefer sources)."""
+    raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    for key, value in raw.get("model", raw).items():
+        yield SAM_PREFIX + key, value
 
 
-def run(src: str | Path, out: str | Path, sam_checkpoint: str | Path | None = None) -> ConversionReport:
-    """Convert `src` into a directory `UFVideoForConditionalGeneration.from_pretrained(out, strict=False)` loads.
+def siglip_tensors(directory: Path, have: set[str], report: ConversionReport) -> Iterator[tuple[str, torch.Tensor]]:
+    """A local SigLIP checkpoint's vision tower in the public layout, for releases that lack it.
 
-    Writes config.json (released 7B defaults), model.safetensors, the processor when `src` holds a Qwen2
-    tokenizer, and conversion_report.json. Parts the source lacks (e.g. SAM2 and the `[SEG]` MLP of a
-    VideoRefer checkpoint) are listed in `missing` and keep their fresh initialisation when loaded.
+    Only tensors the release did not give are used; the text tower and logit scale/bias are reported dropped.
     """
-    from ufvideo.model.builders import ufvideo_7b
+    for key, value in source_tensors(directory):
+        inner = key.removeprefix("siglip.")
+        if not inner.startswith("vision_model."):
+            report.drop(f"siglip:{key}", "SigLIP text tower / logit scale: not part of UFVideo")
+            continue
+        public = SIGLIP_PREFIX + inner[len("vision_model.") :]
+        if public in have:
+            report.drop(f"siglip:{key}", "the release has this tensor; --siglip only fills what it lacks")
+            continue
+        yield public, value
 
+
+def target_state(model: Any = None) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """(model, its state dict, the SAM2 memory state dict) of the conversion target (default: the 7B on meta)."""
+    from ufvideo.model.propagation import TiedSam2VideoModel, memory_keys, video_config
+
+    if model is None:
+        from ufvideo.model.builders import ufvideo_7b
+
+        model, _ = ufvideo_7b(device="meta")
+    with torch.device("meta"):
+        video = TiedSam2VideoModel(video_config(model.sam.config))
+    video_state = video.state_dict()
+    memory = {k: video_state[k] for k in memory_keys(video, model.sam)}
+    return model, model.state_dict(), memory
+
+
+def run(
+    src: str | Path,
+    out: str | Path,
+    sam_checkpoint: str | Path | None = None,
+    siglip: str | Path | None = None,
+    model: Any = None,
+    max_shard_bytes: int = 4 << 30,
+) -> ConversionReport:
+    """Convert `src` into a directory `UFVideoForConditionalGeneration.from_pretrained(out)` loads.
+
+    Writes config.json (the released 7B unless `model` names another target), model shards (+ index),
+    sam2_memory.safetensors, the processor when `src` holds a Qwen2 tokenizer, and conversion_report.json.
+    Parts the source lacks (e.g. SAM2 and the `[SEG]` MLP of a VideoRefer checkpoint) are listed in `missing`
+    and get a fresh initialisation when loaded with strict=False.
+    """
     src, out = Path(src), Path(out)
-    state = load_checkpoint(src)
-    if sam_checkpoint is not None:
-        state.update(load_meta_sam2(Path(sam_checkpoint)))
-    model, _ = ufvideo_7b(device="meta")
-    converted, report = convert_state_dict(state, model.state_dict().keys())
+    model, expected, expected_memory = target_state(model)
+    converter = _Converter(expected, expected_memory)
+    release_keys: set[str] = set()
+
+    def public() -> Iterator[tuple[str, torch.Tensor]]:
+        for key, value in source_tensors(src):
+            release_keys.add(key)
+            yield key, value
+        if sam_checkpoint is not None:
+            yield from meta_sam2_tensors(Path(sam_checkpoint))
+        if siglip is not None:
+            yield from siglip_tensors(Path(siglip), release_keys, converter.report)
+
     out.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(str(out))
-    save_file({k: v.contiguous() for k, v in converted.items()}, str(out / "model.safetensors"))
+    files = save_sharded(converter.model_tensors(public()), out, max_shard_bytes)
+    report = converter.finish()
+    if converter.memory:
+        save_file({k: v.contiguous() for k, v in converter.memory.items()}, str(out / MEMORY_FILE))
+        files.append(out / MEMORY_FILE)
+    report.files = [p.name for p in files]
     if (src / "tokenizer_config.json").exists():
         from ufvideo.model.processing import UFVideoProcessor
         from ufvideo.model.tokens import load_qwen2_tokenizer
 
         UFVideoProcessor.from_config(model.config, load_qwen2_tokenizer(src)).save_pretrained(out)
-    write_json(out / "conversion_report.json", asdict(report))
+    write_json(out / REPORT_FILE, asdict(report))
     return report
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI entry: prints the report; exit code 1 when some source key could not be mapped."""
+    """CLI entry: prints a summary; exit code 1 when some source key could not be mapped or has the wrong shape."""
     parser = argparse.ArgumentParser(prog="ufvideo model convert", description=__doc__.splitlines()[0])
     parser.add_argument("--src", required=True, help="released checkpoint directory")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--sam", default=None, help="Meta sam2_hiera_large.pt, for sources without SAM2")
+    parser.add_argument("--siglip", default=None, help="local SigLIP checkpoint dir, for sources without the tower")
     args = parser.parse_args(argv)
-    report = run(args.src, args.out, args.sam)
-    summary = {"mapped": report.mapped, "dropped": len(report.dropped), "missing": len(report.missing)}
-    print(json.dumps({**summary, "unmapped": report.unmapped}, indent=2))
-    return 1 if report.unmapped else 0
+    report = run(args.src, args.out, args.sam, args.siglip)
+    summary = {
+        "mapped": report.mapped,
+        "memory": report.memory,
+        "dropped": len(report.dropped),
+        "missing": len(report.missing),
+        "memory_missing": len(report.memory_missing),
+        "unmapped": report.unmapped,
+        "mismatched": report.mismatched,
+        "report": str(Path(args.out) / REPORT_FILE),
+    }
+    print(json.dumps(summary, indent=2))
+    return 1 if report.unmapped or report.mismatched else 0

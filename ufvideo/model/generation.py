@@ -1,7 +1,8 @@
 """Batched greedy decoding with a KV cache; text, time spans in seconds and one mask track per `[SEG]`.
 
 The `[SEG]` prompt is the last-layer state *that predicted* `[SEG]` (the training convention); the public
-generate path takes the state one step earlier. Answers are decoded with the temporal tokens kept.
+generate path takes the state one step earlier, which `compat="upstream"` reproduces. Answers are decoded with
+the temporal tokens kept.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from ufvideo.model.configuration import MASK_MODES
 from ufvideo.model.propagation import propagate_masks
 from ufvideo.model.segmentation import upsample_logits
 from ufvideo.model.temporal import parse_spans
+
+# "ours": the corrected behaviour; "upstream": the public inference code's quirks that change published numbers.
+COMPAT_MODES = ("ours", "upstream")
 
 
 @dataclass
@@ -52,9 +56,20 @@ def _step(model: Any, embeds: torch.Tensor, mask: torch.Tensor, cache: DynamicCa
 
 
 def greedy_decode(
-    model: Any, prompt_embeds: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int, use_cache: bool
+    model: Any,
+    prompt_embeds: torch.Tensor,
+    attention_mask: torch.Tensor,
+    max_new_tokens: int,
+    use_cache: bool,
+    compat: str = "ours",
 ) -> tuple[torch.Tensor, list[list[torch.Tensor]]]:
-    """Greedy tokens (B, n) and, per sample, the hidden states that predicted each `[SEG]`."""
+    """Greedy tokens (B, n) and, per sample, one hidden state per generated `[SEG]`.
+
+    compat "ours": the state that predicted `[SEG]`. "upstream" (MODEL.md 5): for `[SEG]` at generated index
+    s the public code reads `hidden_states[s - 1]`, the state that predicted token s - 1; a `[SEG]` at index 0 is
+    never seen (its shifted mask drops it). At s = 1 that tuple entry holds every prompt position; we take its
+    last one (the state that predicted token 0), since one prompt per `[SEG]` is what the mask layout holds.
+    """
     cfg = model.config
     embed = model.language_model.get_input_embeddings()
     embeds, mask = left_align(prompt_embeds, attention_mask)
@@ -65,12 +80,16 @@ def greedy_decode(
     tokens: list[torch.Tensor] = []
     seg_states: list[list[torch.Tensor]] = [[] for _ in range(batch)]
     new_embeds = embeds
+    previous: torch.Tensor | None = None
     for _ in range(max_new_tokens):
         hidden = _step(model, new_embeds if use_cache else embeds, mask, cache)
         next_ids = model.language_model.lm_head(hidden).argmax(-1)
         next_ids = torch.where(finished, pad, next_ids)
-        for b in torch.nonzero(next_ids == cfg.seg_token_id).flatten().tolist():
-            seg_states[b].append(hidden[b])
+        source = hidden if compat == "ours" else previous
+        if source is not None:
+            for b in torch.nonzero(next_ids == cfg.seg_token_id).flatten().tolist():
+                seg_states[b].append(source[b])
+        previous = hidden
         tokens.append(next_ids)
         finished |= next_ids == cfg.im_end_token_id
         if bool(finished.all()):
@@ -90,22 +109,24 @@ def generate(
     use_cache: bool = True,
     durations: list[float | None] | None = None,
     mask_mode: str | None = None,
+    compat: str = "ours",
 ) -> list[Generation]:
     """Decode a processor batch (built with `add_generation_prompt=True`).
 
     durations[b] (seconds) turns the answer's temporal tokens into seconds; without it spans are relative.
     mask_mode: "per_frame" (the public behaviour: every SAM frame decoded alone with the shared prompt) or
     "propagate" (frame 0 as per_frame, then SAM2 video tracking with memory; see `propagation.py`); default
-    `config.mask_mode`.
+    `config.mask_mode`. compat: which hidden state prompts a generated `[SEG]` (see `greedy_decode`).
     """
     mode = mask_mode or model.config.mask_mode
     if mode not in MASK_MODES:
         raise ValueError(f"mask_mode={mode!r} is not supported; allowed: {', '.join(MASK_MODES)}")
+    check_compat(compat)
     model_inputs = {k: to_device(v, model.device) for k, v in inputs.items() if k not in ("labels",)}
     input_ids = model_inputs.pop("input_ids")
     attention = model_inputs.pop("attention_mask")
     embeds = model.embed_inputs(input_ids, **model_inputs)
-    ids, seg_states = greedy_decode(model, embeds, attention, max_new_tokens, use_cache)
+    ids, seg_states = greedy_decode(model, embeds, attention, max_new_tokens, use_cache, compat)
     batch = ids.shape[0]
     durations = durations or [None] * batch
     tracks = _mask_tracks(model, seg_states, model_inputs, mode)
@@ -139,6 +160,11 @@ def _mask_tracks(
         masks = upsample_logits(sample_logits, size) > model.config.mask_threshold
         tracks.append(list(masks.cpu()))
     return tracks
+
+
+def check_compat(compat: str) -> None:
+    if compat not in COMPAT_MODES:
+        raise ValueError(f"compat={compat!r} is not supported; allowed: {', '.join(COMPAT_MODES)}")
 
 
 def to_device(value: Any, device: torch.device) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
+from safetensors.torch import save_model
 from transformers import PreTrainedModel, Qwen2ForCausalLM, Sam2Model, SiglipVisionModel
 from transformers.utils import ModelOutput
 
@@ -223,11 +223,12 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         use_cache: bool = True,
         durations: list[float | None] | None = None,
         mask_mode: str | None = None,
+        compat: str = "ours",
     ) -> list[Any]:
         """Batched greedy decoding; see `ufvideo.model.generation.generate` for the contract."""
         from ufvideo.model.generation import generate
 
-        return generate(self, inputs, processor, max_new_tokens, use_cache, durations, mask_mode)
+        return generate(self, inputs, processor, max_new_tokens, use_cache, durations, mask_mode, compat)
 
     # ---- checkpoints ----------------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | Path, processor: Any = None, **_: Any) -> None:  # type: ignore[override]
@@ -241,19 +242,36 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
 
     @classmethod
     def from_pretrained(  # type: ignore[override]
-        cls, directory: str | Path, device: str | torch.device = "cpu", strict: bool = True, **_: Any
+        cls,
+        directory: str | Path,
+        device: str | torch.device = "cpu",
+        strict: bool = True,
+        dtype: torch.dtype | None = None,
+        **_: Any,
     ) -> UFVideoForConditionalGeneration:
-        """Load a `save_pretrained` directory. Unexpected keys are always an error; missing ones only if `strict`
-        (a converted VideoRefer checkpoint has no SAM2 decoder or `[SEG]` MLP: they keep their fresh init)."""
+        """Load a `save_pretrained` or converted directory (`model.safetensors` or shards with their index).
+
+        The model is built on the meta device and every tensor is read straight into `dtype` (None: the
+        checkpoint's own) on `device`, so the peak memory is about the weights in that dtype. Unexpected keys are
+        always an error; missing ones only if `strict` (a converted VideoRefer checkpoint has no SAM2 decoder or
+        `[SEG]` MLP: they get a fresh initialisation).
+        """
+        from accelerate import init_empty_weights
+
+        from ufvideo.model.weights import init_missing, load_into, weight_files
+
         directory = Path(directory)
         config = UFVideoConfig.from_pretrained(str(directory))
         set_attn_implementation(config, "sdpa" if str(device) == "cpu" else pick_attn_implementation())
-        model = cls(config)
+        files = weight_files(directory)
+        with init_empty_weights(include_buffers=False):  # buffers stay real: the non-persistent ones are computed
+            model = cls(config)
         model.name_or_path = str(directory)  # where mask_mode="propagate" looks for SAM2 memory weights
-        missing, unexpected = load_model(model, str(directory / WEIGHTS_NAME), strict=False, device=str(device))
+        missing, unexpected = load_into(model, files, device, dtype)
         if unexpected or (strict and missing):
             shown = f"missing keys {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
-            raise ValueError(f"{directory / WEIGHTS_NAME}: {shown}")
+            raise ValueError(f"{directory}: {shown}")
+        init_missing(model, missing, device, dtype)
         return model.to(device).eval()  # as transformers does: batch statistics (tiny visual norm) only in training
 
 

@@ -8,6 +8,7 @@ masked scatter per modality. Frames arrive already sampled (numpy uint8, (T, H, 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,11 +17,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from transformers import AutoTokenizer, PretrainedConfig, PreTrainedTokenizerBase
 
 from ufvideo.data.schema import REGION_TOKEN, SEG_TOKEN, VIDEO_TOKEN
 from ufvideo.model.configuration import UFVideoConfig
 from ufvideo.model.tokens import DEFAULT_SYSTEM_PROMPT, chatml_segments, clean_generation, special_token_ids
+
+log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
 PROCESSOR_FILE = "processor_config.json"
@@ -29,6 +33,7 @@ SAM_MEAN, SAM_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet, i.
 
 Turns = Sequence[Mapping[str, str]]
 FrameMasks = Mapping[int, "np.ndarray | None"]
+_EMPTY_REGION_WARNED: list[bool] = []  # a list, so the module-level flag is set without `global`
 
 
 @dataclass
@@ -259,7 +264,7 @@ class UFVideoProcessor:
             else:
                 frames, keys = None, []
             if keys:
-                pixels.append(resize_normalize(frames[keys], size, SAM_MEAN, SAM_STD))
+                pixels.append(sam_resize_normalize(frames[keys], size))
                 sizes.append(frames.shape[1:3])
             else:
                 sizes.append((0, 0))
@@ -289,10 +294,46 @@ def resize_normalize(
     return (x - mean_t) / torch.tensor(std).view(1, 3, 1, 1)
 
 
+def sam_resize_normalize(frames: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (N, H, W, 3) -> float (N, 3, size, size) as upstream feeds SAM2: PIL's bicubic resize to a square
+    (aspect not kept), rounded to uint8 by PIL, then ImageNet normalisation. PIL's bicubic (a = -0.5, support
+    widened when downsampling) is not torch's (a = -0.75), so the same pixels need PIL itself."""
+    frames = np.ascontiguousarray(frames)
+    if frames.shape[1:3] != (size, size):
+        frames = np.stack(
+            [np.asarray(Image.fromarray(f).resize((size, size), Image.Resampling.BICUBIC)) for f in frames]
+        )
+    return resize_normalize(frames, size, SAM_MEAN, SAM_STD)
+
+
 def mask_to_grid(mask: np.ndarray, grid: int) -> torch.Tensor:
-    """bool (H, W) -> flat (grid*grid,) in {0, 1}: a patch counts if the mask touches it at all."""
+    """bool (H, W) -> flat (grid*grid,) in {0, 1}, the upstream rule (MODEL.md 1.5): bilinear resize to the patch
+    grid (no antialias, align_corners False), then > 0.
+
+    Downsampling bilinear reads only the two source rows and columns around each patch's sampling point, so a
+    patch counts when the mask covers pixels next to its centre, not whenever the mask touches it; a small
+    object can select no patch at all. Then its pooled feature is zero, as upstream (warned once per process).
+    """
     m = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-    return (F.adaptive_avg_pool2d(m, grid) > 0).float().flatten()
+    selected = (F.interpolate(m, size=(grid, grid), mode="bilinear", align_corners=False) > 0).float().flatten()
+    if not bool(selected.any()) and bool(m.any()):
+        _warn_empty_region(int(m.sum()), tuple(mask.shape), grid)
+    return selected
+
+
+def _warn_empty_region(pixels: int, shape: tuple[int, ...], grid: int) -> None:
+    """Once per process: later empty regions behave the same and would only flood the log."""
+    if _EMPTY_REGION_WARNED:
+        return
+    _EMPTY_REGION_WARNED.append(True)
+    log.warning(
+        "a region mask of %d pixels in a %s frame selects no patch of the %dx%d grid; its feature is zero, as in "
+        "the upstream model (warned once; MODEL.md section 1.5)",
+        pixels,
+        "x".join(str(v) for v in shape),
+        grid,
+        grid,
+    )
 
 
 def _target_tensor(

@@ -90,16 +90,13 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
 
 def _require_heads(directory: Path) -> None:
     """Stage 2 must continue the stage-1 heads; a checkpoint without them is the wrong `init`, not a fresh start."""
-    from safetensors import safe_open
+    from ufvideo.model.weights import read_header, weight_files
 
-    from ufvideo.model.modeling import WEIGHTS_NAME
-
-    with safe_open(str(directory / WEIGHTS_NAME), framework="pt") as handle:
-        keys = set(handle.keys())
+    keys = {key for path in weight_files(directory) for key in read_header(path)[0]}  # one file or shards
     for prefix in ("seg_projector.", "sam.mask_decoder."):
         if not any(key.startswith(prefix) for key in keys):
             raise ValueError(
-                f"{directory / WEIGHTS_NAME}: no {prefix}* weights; stage 2 starts from a stage-1 checkpoint that "
+                f"{directory}: no {prefix}* weights; stage 2 starts from a stage-1 checkpoint that "
                 "includes the trained mask decoder and [SEG] head"
             )
 
