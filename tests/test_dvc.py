@@ -45,6 +45,8 @@ def test_stages_chain_and_each_lists_only_its_own_params() -> None:
             assert cmd.startswith(("ufvideo ", "python -m ufvideo.")), cmd  # the CLI, no inline logic
     assert "data/curated" in stages["train_stage1"]["deps"]
     assert "runs/train_stage1/final" in stages["train_stage2"]["deps"]
+    for name in ("train_stage1", "train_stage2"):  # step checkpoints survive a rerun: resume works under dvc
+        assert stages[name]["outs"] == [{f"runs/{name}": {"persist": True}}], name
     assert "runs/train_stage2/final" in stages["evaluate"]["deps"]
     assert "runs/eval/synthetic/metrics.json" in stages["register"]["deps"]
     assert any("metrics.json" in str(m) for m in stages["evaluate"]["metrics"])
@@ -119,3 +121,7 @@ def test_repro_end_to_end_then_nothing_then_experiment(project: tuple[Path, dict
     assert metrics["num_samples"] == 1
     table = run(root, env, "dvc", "exp", "show", "--md")
     assert "eval.max_samples" in table
+
+    # Training outputs persist across reruns (DVC used to delete them first), so a rerun resumes.
+    rerun = run(root, env, "dvc", "repro", "--force", "--single-item", "train_stage1")
+    assert "resuming stage 1 from" in rerun and "checkpoint-2" in rerun

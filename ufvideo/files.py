@@ -63,6 +63,12 @@ def temp_file(target: Path) -> tuple[int, str]:
     return fd, tmp
 
 
+def umask_mode(path: str | os.PathLike[str]) -> None:
+    """Give a file the mode a plain `open` would have (0666 & ~umask); for writers that create files 0600
+    (safetensors does), so a pod running as another UID on the shared volume can still read them."""
+    os.chmod(path, 0o666 & ~umask())
+
+
 def temp_dir(parent: Path, prefix: str) -> Path:
     """`mkdtemp` with the mode `mkdir` would give (0777 & ~umask) instead of 0700, for the same reason."""
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))

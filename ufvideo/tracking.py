@@ -320,12 +320,22 @@ def preflight(timeout: float = 5.0) -> None:
         ) from err
 
 
-def bound_requests(timeout: int = 10, retries: int = 1, backoff: int = 1) -> None:
-    """Bound how long one MLflow HTTP call may block (mlflow's defaults retry for ~4 minutes, timeout 120 s each),
-    unless the operator set these variables; used by training, where a stuck call stalls every GPU."""
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(timeout))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(retries))
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", str(backoff))
+@contextlib.contextmanager
+def bounded_requests(timeout: int = 10, retries: int = 1, backoff: int = 1) -> Iterator[None]:
+    """Within the block, bound how long one MLflow HTTP call may block (mlflow's defaults: 120 s timeout, retries
+    for ~4 minutes), unless the operator set these variables; for training, where a stuck call stalls every GPU."""
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff),
+    }
+    added = [name for name in wanted if name not in os.environ]
+    os.environ.update({name: wanted[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 class TrackingUnavailable(UFVideoError, RuntimeError):

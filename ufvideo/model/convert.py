@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ufvideo.files import write_json
+from ufvideo.files import umask_mode, write_json
 
 SAM_PREFIX = "model.mask_encoder.sam2_model."
 # Meta SAM2 modules that only video tracking with memory uses; per-frame decoding never reads them.
@@ -179,6 +179,7 @@ def run(src: str | Path, out: str | Path, sam_checkpoint: str | Path | None = No
     out.mkdir(parents=True, exist_ok=True)
     model.config.save_pretrained(str(out))
     save_file({k: v.contiguous() for k, v in converted.items()}, str(out / "model.safetensors"))
+    umask_mode(out / "model.safetensors")
     if (src / "tokenizer_config.json").exists():
         from ufvideo.model.processing import UFVideoProcessor
         from ufvideo.model.tokens import load_qwen2_tokenizer

@@ -15,10 +15,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from transformers import PreTrainedModel, Qwen2ForCausalLM, Sam2Model, SiglipVisionModel
 from transformers.utils import ModelOutput
 
+from ufvideo.checkpoint import CheckpointError
+from ufvideo.files import umask_mode
 from ufvideo.model.configuration import UFVideoConfig
 from ufvideo.model.connector import STCConnector
 from ufvideo.model.region import RegionEncoder
@@ -211,6 +214,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(str(directory))
         save_model(self, str(directory / WEIGHTS_NAME))
+        umask_mode(directory / WEIGHTS_NAME)
         if processor is not None:
             processor.save_pretrained(directory)
 
@@ -225,7 +229,10 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         set_attn_implementation(config, "sdpa" if str(device) == "cpu" else pick_attn_implementation())
         model = cls(config)
         model.name_or_path = str(directory)  # where mask_mode="propagate" looks for SAM2 memory weights
-        missing, unexpected = load_model(model, str(directory / WEIGHTS_NAME), strict=False, device=str(device))
+        try:
+            missing, unexpected = load_model(model, str(directory / WEIGHTS_NAME), strict=False, device=str(device))
+        except (SafetensorError, OSError) as err:  # a truncated or foreign file: name it, it is the user's to fix
+            raise CheckpointError(f"{directory / WEIGHTS_NAME}: cannot read the weights ({err})") from err
         if unexpected or (strict and missing):
             shown = f"missing keys {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
             raise ValueError(f"{directory / WEIGHTS_NAME}: {shown}")

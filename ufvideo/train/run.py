@@ -167,7 +167,6 @@ def preflight(cfg: TrainConfig) -> None:
     the tracking server, the output location (bucket exists, writable)."""
     gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, world_size())
     if global_rank() == 0:
-        tracking.bound_requests()
         tracking.preflight()
         if cfg.output_uri:
             storage.check_writable(cfg.output_uri)
@@ -179,6 +178,11 @@ def run(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     `callbacks` are extra `TrainerCallback`s (e.g. a platform's progress reporter). SIGTERM saves a checkpoint at
     the end of the current step and raises `Preempted` (exit 143, run KILLED); the next run resumes from it.
     """
+    with tracking.bounded_requests():
+        return _run(cfg, callbacks)
+
+
+def _run(cfg: TrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     rank = global_rank()
     preflight(cfg)
     data_digest = read_manifest(cfg.data)["digest"]
@@ -208,7 +212,9 @@ def run(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
         output = trainer.train(resume_from_checkpoint=resume)
         if preemption.requested:
             step = preemption.stopped_at if preemption.stopped_at is not None else trainer.state.global_step
-            raise Preempted(f"preempted: saved {checkpoints_dir(cfg) / f'checkpoint-{step}'}; rerun to resume")
+            message = f"preempted: saved {checkpoints_dir(cfg) / f'checkpoint-{step}'}; rerun to resume"
+            log.warning(message)
+            raise Preempted(message)
         final = Path(cfg.out) / FINAL_DIR
         export_checkpoint(trainer, final)
         result = _publish(cfg, trainer, final, data_digest, output, resume, spool) if rank == 0 else {}

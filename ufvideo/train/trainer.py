@@ -17,6 +17,7 @@ from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import rotate_checkpoints
 
 from ufvideo.data.dataset import Collator
+from ufvideo.files import umask_mode
 from ufvideo.train.callbacks import ThroughputMeter, mark_complete
 
 # Mega-batches of this many global batches are sorted by length: similar lengths share a micro-batch (less padding)
@@ -210,6 +211,7 @@ def save_weights(model: torch.nn.Module, directory: str | os.PathLike[str], stat
     # copy=True: parameters may be views into one flat DeepSpeed buffer, which safetensors refuses to write.
     tensors = {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in state.items()}
     save_file(tensors, os.path.join(str(directory), WEIGHTS_NAME), metadata={"format": "pt"})
+    umask_mode(os.path.join(str(directory), WEIGHTS_NAME))
 
 
 def _touch(model: torch.nn.Module) -> torch.Tensor:
