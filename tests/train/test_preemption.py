@@ -65,9 +65,12 @@ def test_a_killed_parent_leaves_a_complete_checkpoint_a_killed_run_and_a_resumab
     log = tmp_path / "train.log"
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(log), *command], env=env)
     try:
+        pid_file = Path(f"{log}.pid")
+        _wait_for(pid_file.is_file, 60, "the parent to start ufvideo train")
+        pid = int(pid_file.read_text())
         first = checkpoints_dir(tiny_config(1, synth_dir, out)) / "checkpoint-2" / COMPLETE_MARK
-        _wait_for(first.is_file, 300, "the first scheduled checkpoint")
-        pid = int(Path(f"{log}.pid").read_text())
+        _wait_for(lambda: first.is_file() or not _alive(pid), 300, "the first scheduled checkpoint")
+        assert _alive(pid), f"ufvideo train exited early:\n{log.read_text()[-3000:]}"
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=30)
         _wait_for(lambda: not _alive(pid), 120, "ufvideo train to exit after its parent was killed")
