@@ -22,6 +22,7 @@ import yaml
 
 from ufvideo import tracking
 from ufvideo.config import ConfigError, apply_overrides
+from ufvideo.eval.control import format_value, summary_rows
 from ufvideo.files import read_json
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,20 @@ def metrics_table(metrics: dict[str, float | None]) -> str:
     return "\n".join(lines)
 
 
+def controls_table(doc: dict[str, Any]) -> str:
+    """The headline metric(s) of each task: this run beside the blind prior and the shuffled-video control, and the
+    video dependence (this run minus shuffled); what tells a learned-to-look model from an answer-prior one."""
+    rows = summary_rows(doc)
+    width = max([len(r[0]) for r in rows] + [6])
+    head = ("trained", "prior", "shuffled", "video dep.")
+    lines = [
+        f"  {'metric':<{width}}  " + "  ".join(f"{h:>10}" for h in head),
+        f"  {'-' * width}  " + "  ".join(["-" * 10] * 4),
+    ]
+    lines += [f"  {r[0]:<{width}}  " + "  ".join(f"{format_value(v):>10}" for v in r[1:]) for r in rows]
+    return "\n".join(lines)
+
+
 def summary(workdir: Path, tracking_uri: str) -> dict[str, Any]:
     doc = read_json(workdir / EVAL_DIR / "metrics.json")
     registered = read_json(workdir / REGISTER_FILE)
@@ -86,6 +101,7 @@ def summary(workdir: Path, tracking_uri: str) -> dict[str, Any]:
         "benchmark": doc["benchmark"],
         "num_samples": doc["num_samples"],
         "metrics": doc["metrics"],
+        "controls_table": controls_table(doc) if doc.get("controls") else None,
         "model": registered["name"],
         "version": registered["version"],
         "promoted": bool(promotion.get("passed")),
@@ -98,7 +114,11 @@ def summary(workdir: Path, tracking_uri: str) -> dict[str, Any]:
 
 def print_summary(result: dict[str, Any]) -> None:
     print(f"\n{result['benchmark']} ({result['num_samples']} samples), checkpoint {result['checkpoint']['uri']}")
-    print(metrics_table(result["metrics"]))
+    if result.get("controls_table"):
+        print(result["controls_table"])
+        print(f"  (all {len(result['metrics'])} metrics: the report below and `dvc metrics show`)")
+    else:
+        print(metrics_table(result["metrics"]))
     alias = f"alias 'champion' -> v{result['champion']}" if result["promoted"] else "not promoted (gate rejected)"
     print(f"\nregistered model: {result['model']} v{result['version']}, {alias}")
     print("where to look:")

@@ -21,7 +21,17 @@ from ufvideo.data.synthetic import run as synth_run
 from ufvideo.eval.run import EvalConfig, run
 from ufvideo.eval.types import Prediction, Sample
 
-CONTRACT_KEYS = {"benchmark", "checkpoint", "metrics", "aggregation", "num_samples", "published", "notes"}
+CONTRACT_KEYS = {
+    "benchmark",
+    "checkpoint",
+    "metrics",
+    "aggregation",
+    "num_samples",
+    "published",
+    "notes",
+    "control",
+    "headline",
+}
 
 
 @pytest.fixture(scope="module")

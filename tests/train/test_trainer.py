@@ -113,3 +113,32 @@ def test_resume_picks_the_newest_complete_checkpoint(tmp_path: Path) -> None:
     assert latest_complete_checkpoint(tmp_path, clean=True) == str(tmp_path / "checkpoint-10")
     assert not (tmp_path / "checkpoint-12").exists() and (tmp_path / "checkpoint-9").exists()
     assert (tmp_path / "checkpoint-2").exists()
+
+
+def test_lr_multipliers_pick_the_longest_module_prefix() -> None:
+    from ufvideo.train.trainer import lr_multiplier
+
+    rules = {"connector": 0.1, "connector.readout": 0.5, "vision": 9.0}
+    assert lr_multiplier("connector.s1.b1.conv1.conv.weight", rules) == 0.1
+    assert lr_multiplier("connector.readout.0.weight", rules) == 0.5
+    assert lr_multiplier("vision_tower.encoder.weight", rules) == 1.0  # whole components only
+    assert lr_multiplier("language_model.lm_head.weight", {}) == 1.0
+
+
+def test_optimizer_groups_carry_the_multiplied_rates(synth_dir: Path, tmp_path: Path) -> None:
+    from tests.train.conftest import tiny_config
+    from ufvideo.train.run import _load_settings, build_model, make_trainer
+    from ufvideo.train.trainer import lr_multiplier
+
+    cfg = tiny_config(1, synth_dir, tmp_path)
+    cfg.lr_multipliers = {"connector": 0.1, "vision_tower": 0.25}
+    cfg.train_vision_tower = True
+    model, processor = build_model(cfg)
+    dataset = CuratedDataset(synth_dir, "train", _load_settings(cfg, model))
+    trainer = make_trainer(cfg, model, processor, dataset)
+    optimizer = trainer.create_optimizer()
+    rates = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            assert rates[id(param)] == pytest.approx(cfg.learning_rate * lr_multiplier(name, cfg.lr_multipliers))
+    assert {round(g["lr"] / cfg.learning_rate, 6) for g in optimizer.param_groups} == {1.0, 0.1, 0.25}

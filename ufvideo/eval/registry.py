@@ -44,6 +44,7 @@ Prompter = Callable[[Sample], list[Turn]]
 Parser = Callable[..., dict[str, Any]]
 Scorer = Callable[[list[dict[str, Any]], ScoreContext], Scores]
 MaskLayout = Callable[[Sample, int, int], str]
+PriorFn = Callable[[Path], Callable[[Sample], str]]
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,9 @@ class Benchmark:
     mask_layout(sample, seg_index, position) -> the relative PNG path of one predicted mask in the official
         layout (position indexes `sample.sam_frames`); None for benchmarks without mask output.
     submission: name of the zip writer for server-scored splits ("mevis", "ref_youtube_vos"), else None.
+    prior(data_root) -> answer(sample): the blind baseline's answer for each sample, computed from the benchmark's
+        training split only (the `blind_prior` control); None where the benchmark has no training split.
+    headline: the metrics a summary shows first (one or two per task), in order; empty = all of `metrics`.
     """
 
     name: str
@@ -70,6 +74,8 @@ class Benchmark:
     submission: str | None = None
     judged: bool = False
     notes: tuple[str, ...] = ()
+    prior: PriorFn | None = None
+    headline: tuple[str, ...] = ()
 
     def samples(self, data_root: str | Path, split: str | None = None) -> Iterator[Sample]:
         return self.load(Path(data_root), split or self.split)

@@ -12,9 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ufvideo.eval.control import format_value, summary_rows
 from ufvideo.files import atomic_write, read_json
 
 PLOTS_DIR = "plots"
+CONTROLS_NOTE = (
+    "blind prior: each task's most frequent training answer, no model; shuffled video: the same checkpoint with every "
+    "sample's video taken from another sample of its task; video dependence: this run minus shuffled video."
+)
 MAX_BARS = 60  # J&F per video: the worst videos are the ones worth looking at
 
 
@@ -183,6 +188,17 @@ def _markdown(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> s
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in metric_rows(doc)),
         "",
     ]
+    if doc.get("controls"):
+        lines += [
+            "## Controls",
+            "",
+            CONTROLS_NOTE,
+            "",
+            "| metric | this run | blind prior | shuffled video | video dependence |",
+            "|---|---:|---:|---:|---:|",
+            *("| " + " | ".join([row[0], *map(format_value, row[1:])]) + " |" for row in summary_rows(dict(doc))),
+            "",
+        ]
     if doc.get("notes"):
         lines += ["## Notes", "", *(f"- {n}" for n in doc["notes"]), ""]
     for name, path in plots.items():
@@ -194,6 +210,16 @@ def _html(doc: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
     esc = html.escape
     rows = "".join(f"<tr><td>{esc(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>" for a, b, c, d in metric_rows(doc))
     notes = "".join(f"<li>{esc(n)}</li>" for n in doc.get("notes", []))
+    controls = ""
+    if doc.get("controls"):
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{esc(v)}</td>" for v in [row[0], *map(format_value, row[1:])]) + "</tr>"
+            for row in summary_rows(dict(doc))
+        )
+        controls = (
+            f"<h2>Controls</h2><p>{esc(CONTROLS_NOTE)}</p><table><tr><th>metric</th><th>this run</th>"
+            f"<th>blind prior</th><th>shuffled video</th><th>video dependence</th></tr>{cells}</table>"
+        )
     images = "".join(
         f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="data:image/png;base64,'
         f'{base64.b64encode(path.read_bytes()).decode("ascii")}">'
@@ -210,7 +236,7 @@ def _html(doc: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
         f"<p>checkpoint <code>{esc(ckpt.get('uri') or 'n/a')}</code>, {doc['num_samples']} samples, "
         f"J/F aggregation: {esc(str(doc.get('aggregation') or 'n/a'))}</p>"
         "<table><tr><th>metric</th><th>this run</th><th>published (UFVideo-7B)</th><th>difference</th></tr>"
-        f"{rows}</table><h2>Notes</h2><ul>{notes}</ul>{images}</body></html>\n"
+        f"{rows}</table>{controls}<h2>Notes</h2><ul>{notes}</ul>{images}</body></html>\n"
     )
 
 

@@ -11,11 +11,20 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from ufvideo.eval.control import (
+    BLIND_PRIOR,
+    CONTROLS,
+    NONE,
+    SHUFFLED_VIDEO,
+    prior_predict,
+    shuffle_visual,
+    shuffled_predict,
+)
 from ufvideo.eval.judge import DEFAULT_PROMPT, Judge, JudgeConfig
 from ufvideo.eval.registry import AGGREGATIONS, Benchmark, ScoreContext, get_benchmark, parse_prediction
 from ufvideo.eval.types import Prediction, Sample
@@ -39,6 +48,11 @@ class EvalConfig:
     strict_parsing: the answer parsers' strict mode (no fallbacks) instead of the public parsers.
     judge_*: the judge endpoint; empty base URL/model fall back to the UFVIDEO_JUDGE_* environment variables.
     mask_mode / max_new_tokens: passed to inference when its `predict` accepts them.
+    control: what this evaluation feeds the model (`ufvideo.eval.control`): "none" (the real inputs),
+        "shuffled_video" (each sample's visual input from another sample of its kind, seeded by `control_seed`)
+        or "blind_prior" (no model: the benchmark's prior answer from its training split).
+    controls: controls run after the real evaluation, each in `<out>/controls/<name>/`; their metrics and the
+        video dependence (real minus shuffled) go into metrics.json, the report and MLflow.
     """
 
     benchmark: str = "synthetic"
@@ -62,8 +76,19 @@ class EvalConfig:
     report: bool = True
     track: bool = True
     rank_timeout: float = 6 * 3600.0  # how long rank 0 waits for the other torchrun ranks' predictions
+    control: str = "none"
+    control_seed: int = 0
+    controls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if self.control not in CONTROLS:
+            raise ValueError(f"eval.control must be one of {', '.join(CONTROLS)}, got {self.control!r}")
+        unknown = [c for c in self.controls if c not in CONTROLS or c == NONE]
+        if unknown:
+            allowed = ", ".join(c for c in CONTROLS if c != NONE)
+            raise ValueError(f"eval.controls: unknown control(s) {unknown}; allowed: {allowed}")
+        if self.controls and self.control != NONE:
+            raise ValueError("eval.controls: a control run (eval.control != none) cannot carry controls of its own")
         if self.batch_size < 1:
             raise ValueError(f"eval.batch_size must be >= 1, got {self.batch_size}")
         if self.max_samples is not None and self.max_samples < 1:
@@ -145,6 +170,8 @@ def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dic
         "strict": cfg.strict_parsing,
         "parser": _parser_digest(bench),
         "settings": prediction_settings(cfg),
+        "control": cfg.control,
+        "control_seed": cfg.control_seed if cfg.control == SHUFFLED_VIDEO else None,
     }
 
 
@@ -212,12 +239,15 @@ def _infer(
     model_loader: LoadModelFn,
     out: Path,
     predictions_file: str = PREDICTIONS_FILE,
+    lent: dict[str, Sample] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Predict the samples not in `done`, appending each parsed row to the JSONL as soon as it exists."""
+    """Predict the samples not in `done`, appending each parsed row to the JSONL as soon as it exists. `lent` maps
+    ids to the samples inference sees instead (the shuffled-video control); rows are parsed against the own."""
     todo = [s for s in samples if s.id not in done]
     if not todo:
         return
     by_id = {s.id: s for s in todo}
+    todo = [(lent or {}).get(s.id, s) for s in todo]
     model, processor = model_loader(cfg)
     with atomic_write(out / predictions_file) as handle:  # keep only whole rows, then append the new ones
         handle.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in done.values())
@@ -265,15 +295,97 @@ def _metrics_doc(bench: Benchmark, checkpoint: dict[str, str], scores: Any, num_
     }
 
 
+def _apply_control(
+    cfg: EvalConfig, bench: Benchmark, samples: list[Sample], predict: PredictFn, model_loader: LoadModelFn
+) -> tuple[list[Sample], dict[str, Sample], PredictFn, LoadModelFn, list[str]]:
+    """(samples to score, samples inference sees instead, predict, model loader, notes) for `cfg.control`."""
+    if cfg.control == SHUFFLED_VIDEO:
+        controlled, left_out = shuffle_visual(samples, cfg.control_seed)
+        kept = {s.id for s in controlled}
+        notes = [f"control shuffled_video (seed {cfg.control_seed}): every sample sees another sample's video"]
+        if left_out:
+            notes.append(f"{len(left_out)} sample(s) without another sample of their kind were left out")
+        originals = {s.id: s for s in samples}
+        lent = {s.id: s for s in controlled}
+        return [s for s in samples if s.id in kept], lent, shuffled_predict(predict, originals), model_loader, notes
+    if cfg.control == BLIND_PRIOR:
+        if bench.prior is None:
+            raise ValueError(f"{bench.name}: the benchmark declares no prior (no training split), so no blind_prior")
+        answer = bench.prior(Path(cfg.data_root))
+        note = f"control blind_prior: no model; {bench.name}'s prior answer for every sample"
+        return samples, {}, prior_predict(answer), _no_model, [note]
+    return samples, {}, predict, model_loader, []
+
+
+def _loaded_once(model_loader: LoadModelFn) -> LoadModelFn:
+    cache: list[tuple[Any, Any]] = []
+
+    def load(cfg: EvalConfig) -> tuple[Any, Any]:
+        if not cache:
+            cache.append(model_loader(cfg))
+        return cache[0]
+
+    return load
+
+
+def _no_model(cfg: EvalConfig) -> tuple[None, None]:
+    return None, None
+
+
+def _control_configs(cfg: EvalConfig) -> list[EvalConfig]:
+    """One sub-evaluation per control in `cfg.controls` that the benchmark supports, writing under the run's out."""
+    bench = get_benchmark(cfg.benchmark)
+    subs = []
+    for name in cfg.controls:
+        if name == BLIND_PRIOR and bench.prior is None:
+            log.warning("%s: no blind_prior control (the benchmark has no training split)", bench.name)
+            continue
+        subs.append(replace(cfg, control=name, controls=[], out=str(Path(cfg.out) / "controls" / name), report=False))
+    return subs
+
+
+def _run_controls(
+    cfg: EvalConfig,
+    scored: tuple[Benchmark, list[dict[str, Any]], ScoreContext, dict[str, float | None]],
+    predict: PredictFn,
+    model_loader: LoadModelFn,
+) -> dict[str, Any]:
+    """Each control of `cfg.controls` as its own evaluation under `<out>/controls/<name>`; their metrics and the
+    video dependence (this run minus shuffled_video) for metrics.json. `scored` is this run's (benchmark, rows,
+    score context, metrics). Where the shuffled control had to leave samples out (no other video of their kind),
+    this run is rescored on the same samples before subtracting: corpus metrics such as CIDEr move otherwise."""
+    bench, rows, ctx, metrics = scored
+    results: dict[str, dict[str, float | None]] = {}
+    reference = metrics
+    for sub in _control_configs(cfg):
+        result = evaluate(sub, predict, model_loader)
+        results[sub.control] = result["metrics"]
+        if sub.control == SHUFFLED_VIDEO and result["num_samples"] != len(rows):
+            kept = set(_read_rows(Path(result["files"]["predictions"])))
+            reference = bench.score([r for r in rows if r["id"] in kept], ctx).metrics
+    out: dict[str, Any] = {"controls": results}
+    shuffled = results.get(SHUFFLED_VIDEO)
+    if shuffled is not None:
+        out["video_dependence"] = {
+            k: v - shuffled[k]
+            for k, v in reference.items()
+            if k in metrics and v is not None and shuffled.get(k) is not None
+        }
+    return out
+
+
 def evaluate(
     cfg: EvalConfig, predict: PredictFn = _default_predict, model_loader: LoadModelFn = load_model
 ) -> dict[str, Any]:
     """Everything except tracking: returns the metrics document plus the paths written (`files`)."""
     bench = get_benchmark(cfg.benchmark)
     split = cfg.split or bench.split
+    if cfg.controls:  # the controls reuse the model the real run loaded
+        model_loader = _loaded_once(model_loader)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     samples = list(islice(bench.samples(cfg.data_root, split), cfg.max_samples))
+    samples, lent, predict, model_loader, control_notes = _apply_control(cfg, bench, samples, predict, model_loader)
     checkpoint = _checkpoint_ref(cfg.checkpoint)
     judge = make_judge(cfg)  # before inference, so a bad judge setting fails fast
     key = _progress_key(cfg, bench, split, checkpoint)
@@ -282,12 +394,14 @@ def evaluate(
     write_json(out / _rank_file(PROGRESS_FILE, rank, world), key)
     started = time.perf_counter()
     mine, rows_file = samples[rank::world], _rank_file(PREDICTIONS_FILE, rank, world)
-    new_rows = list(_infer(cfg, bench, mine, done, predict, model_loader, out, rows_file))
+    new_rows = list(_infer(cfg, bench, mine, done, predict, model_loader, out, rows_file, lent))
     done.update({row["id"]: row for row in new_rows})
     elapsed = time.perf_counter() - started
     if world > 1:
         write_json(out / _rank_file(DONE_FILE, rank, world), key)
         if rank != 0:
+            for sub in _control_configs(cfg):  # every rank predicts its slice of each control too
+                evaluate(sub, predict, model_loader)
             return {"benchmark": bench.name, "rank": rank, "predicted": len(new_rows), "inference_seconds": elapsed}
         done = _wait_for_ranks(out, world, key, cfg.rank_timeout)
     missing = [s.id for s in samples if s.id not in done]
@@ -298,8 +412,14 @@ def evaluate(
     rows = [done[s.id] for s in samples]
     with atomic_write(out / PREDICTIONS_FILE) as handle:  # final copy in sample order
         handle.writelines(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in rows)
-    scores = bench.score(rows, ScoreContext(aggregation=cfg.aggregation, judge=judge))
+    ctx = ScoreContext(aggregation=cfg.aggregation, judge=judge)
+    scores = bench.score(rows, ctx)
     doc = _metrics_doc(bench, checkpoint, scores, len(samples))
+    doc["control"] = cfg.control
+    doc["headline"] = list(bench.headline)
+    doc["notes"] += control_notes
+    if cfg.controls:
+        doc.update(_run_controls(cfg, (bench, rows, ctx, doc["metrics"]), predict, model_loader))
     write_json(out / METRICS_FILE, doc)
     write_json(out / DETAILS_FILE, {**scores.details, "inference_seconds": elapsed})
     files = {"metrics": str(out / METRICS_FILE), "predictions": str(out / PREDICTIONS_FILE)}
@@ -311,6 +431,10 @@ def evaluate(
 
         files.update(render(out))
     return {**doc, "files": files, "inference_seconds": elapsed, "predicted": len(new_rows)}
+
+
+def _numeric(values: dict[str, float | None]) -> dict[str, float]:
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def run(
@@ -327,6 +451,10 @@ def run(
         result = evaluate(cfg, predict, model_loader)
         numeric = {k: v for k, v in result["metrics"].items() if v is not None}
         tracking.log_metrics({result["benchmark"]: numeric, "eval_num_samples": result["num_samples"]})
+        for name, values in result.get("controls", {}).items():
+            tracking.log_metrics({result["benchmark"]: {"control": {name: _numeric(values)}}})
+        if result.get("video_dependence"):
+            tracking.log_metrics({result["benchmark"]: {"video_dependence": result["video_dependence"]}})
         if result["predicted"] and result["inference_seconds"] > 0:
             tracking.log_throughput("eval_samples", result["predicted"], result["inference_seconds"])
     return result

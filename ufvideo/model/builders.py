@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import (
@@ -37,28 +38,39 @@ DEFAULT_TINY_CORPUS = (
 )
 
 
-def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int) -> UFVideoConfig:
-    """A few hundred thousand parameters per part: SigLIP 64 px / patch 8, Qwen2 width 64, SAM2 at 128 px."""
+def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int, **overrides: Any) -> UFVideoConfig:
+    """A few hundred thousand parameters per part: SigLIP 64 px / patch 8, Qwen2 width 64, SAM2 at 128 px.
+
+    Visual tokens are kept at the text-embedding scale (`match_text_scale`); `overrides` set other UFVideoConfig
+    fields, and `vision_config` / `text_config` dicts in them set SigLIP / Qwen2 fields (tiny-recipe experiments).
+    """
+    overrides = dict(overrides)
     vision = SiglipVisionConfig(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        image_size=64,
-        patch_size=8,
-        vision_use_head=False,
+        **{
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 64,
+            "patch_size": 8,
+            "vision_use_head": False,
+            **overrides.pop("vision_config", {}),
+        }
     )
     text = Qwen2Config(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=4096,
-        tie_word_embeddings=False,
-        pad_token_id=tokenizer_ids["pad_token_id"],
-        eos_token_id=tokenizer_ids["im_end_token_id"],
+        **{
+            "vocab_size": vocab_size,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "tie_word_embeddings": False,
+            "pad_token_id": tokenizer_ids["pad_token_id"],
+            "eos_token_id": tokenizer_ids["im_end_token_id"],
+            **overrides.pop("text_config", {}),
+        }
     )
     backbone = Sam2HieraDetConfig(
         hidden_size=16,
@@ -86,18 +98,16 @@ def tiny_config(tokenizer_ids: dict[str, int], vocab_size: int) -> UFVideoConfig
         vision_config=vision,
         text_config=text,
         mask_decoder_config=sam,
-        num_frames=8,
-        connector_depth=1,
-        **ids,
+        **{"num_frames": 8, "connector_depth": 1, "match_text_scale": True, **ids, **overrides},
     )
 
 
 def ufvideo_tiny(
-    seed: int = 0, corpus: Iterable[str] | None = None
+    seed: int = 0, corpus: Iterable[str] | None = None, **overrides: Any
 ) -> tuple[UFVideoForConditionalGeneration, UFVideoProcessor]:
     """Tiny random model + processor with a BPE tokenizer trained on `corpus`; same seed, same weights."""
     tokenizer = train_tiny_tokenizer(DEFAULT_TINY_CORPUS if corpus is None else corpus)
-    config = tiny_config(special_token_ids(tokenizer), len(tokenizer))
+    config = tiny_config(special_token_ids(tokenizer), len(tokenizer), **overrides)
     set_attn_implementation(config, "sdpa")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -22,6 +22,8 @@ from transformers.configuration_utils import SubConfigSpec
 
 CONNECTOR_TYPES = ("stc_connector_v35",)
 MASK_MODES = ("per_frame", "propagate")  # propagate: SAM2 video tracking with memory (propagation.py)
+CE_REDUCTIONS = ("token", "sample")
+VISUAL_TOKEN_NORMS = ("none", "batch")
 REGION_MERGES = ("adjacent_similarity",)
 
 # Placeholder id of the `<video>` slot in `input_ids` (as in the public code): it is no vocabulary entry, so the
@@ -152,6 +154,18 @@ class UFVideoConfig(PretrainedConfig):
     w_bce: float = 2.0
     w_dice: float = 0.5
     tie_word_embeddings: bool = False
+    # Off in the released layout. The tiny profile turns it on: each video and region token is rescaled to the mean
+    # RMS of the LLM's text-embedding rows, so the connector cannot grow its output by orders of magnitude over the
+    # text (measured: norm ~190 vs ~0.3), which buried the across-video variation (BENCHMARKS.md). No parameters,
+    # so checkpoints load the same with it on or off.
+    match_text_scale: bool = False
+    # "batch": video and region tokens are standardised per channel (BatchNorm without affine parameters: batch
+    # statistics in training, running ones in evaluation) before `match_text_scale`, as a linear probe would see
+    # them. Tiny profile only; "none" (the released layout) adds no module and no weights.
+    visual_token_norm: str = "none"
+    # How the CE averages: "token" (every supervised token counts once: the released recipe, LLaVA-style) or "sample"
+    # (each sample's token mean, then the batch mean: a one-letter answer weighs as much as a 100-token caption).
+    ce_reduction: str = "token"
 
     def __post_init__(self, **kwargs: Any) -> None:
         super().__post_init__(**kwargs)
@@ -161,6 +175,8 @@ class UFVideoConfig(PretrainedConfig):
         _choice("connector_type", self.connector_type, CONNECTOR_TYPES)
         _choice("mask_mode", self.mask_mode, MASK_MODES)
         _choice("region_merge", self.region_merge, REGION_MERGES)
+        _choice("ce_reduction", self.ce_reduction, CE_REDUCTIONS)
+        _choice("visual_token_norm", self.visual_token_norm, VISUAL_TOKEN_NORMS)
         if self.vision_feature_layer >= 0 or -self.vision_feature_layer > self.vision_config.num_hidden_layers + 1:
             raise ValueError(
                 f"vision_feature_layer must be a negative index into the {self.vision_config.num_hidden_layers + 1} "

@@ -64,6 +64,10 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         self.vision_tower = SiglipVisionModel(config.vision_config)
         self.connector = STCConnector(config)
         self.region_encoder = RegionEncoder(config)
+        if config.visual_token_norm == "batch":
+            width = config.text_config.hidden_size
+            self.video_norm = torch.nn.BatchNorm1d(width, affine=False, momentum=0.05)
+            self.region_norm = torch.nn.BatchNorm1d(width, affine=False, momentum=0.05)
         self.language_model = Qwen2ForCausalLM(config.text_config)
         self.seg_projector = build_seg_projector(config)
         self.sam = Sam2Model(config.mask_decoder_config)
@@ -110,6 +114,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
             rows = video_pos.any(1)
             feats = self.encode_video(inputs["pixel_values"][rows])
             _check_count("video", int(video_pos.sum()), feats.shape[0] * feats.shape[1])
+            feats = self.to_text_scale(self._standardise("video_norm", feats))
             embeds = embeds.masked_scatter(video_pos.unsqueeze(-1), feats.to(embeds.dtype))
         region_pos = input_ids == cfg.region_token_id
         if bool(region_pos.any()):
@@ -121,8 +126,28 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
                 feats, masks.to(feats.device), inputs["region_frame_ids"], inputs["region_object_ids"]
             )
             _check_count("region", int(region_pos.sum()), tokens.shape[0])
+            tokens = self.to_text_scale(self._standardise("region_norm", tokens))
             embeds = embeds.masked_scatter(region_pos.unsqueeze(-1), tokens.to(embeds.dtype))
         return embeds
+
+    def _standardise(self, name: str, tokens: torch.Tensor) -> torch.Tensor:
+        """Per-channel standardisation of (..., C) visual tokens by the named BatchNorm, when the config has one."""
+        norm = getattr(self, name, None)
+        if norm is None:
+            return tokens
+        if self.training and tokens.reshape(-1, tokens.shape[-1]).shape[0] < 2:
+            return (tokens - norm.running_mean) / (norm.running_var + norm.eps).sqrt()
+        return norm(tokens.reshape(-1, tokens.shape[-1]).float()).reshape(tokens.shape).to(tokens.dtype)
+
+    def to_text_scale(self, tokens: torch.Tensor) -> torch.Tensor:
+        """With `config.match_text_scale`, each visual token rescaled to the mean RMS of the text-embedding rows
+        (the target is detached: text rows are not pulled towards the video); unchanged otherwise."""
+        if not self.config.match_text_scale:
+            return tokens
+        table = self.language_model.get_input_embeddings().weight.detach().float()
+        target = table.pow(2).mean(-1).sqrt().mean()
+        rms = tokens.float().pow(2).mean(-1, keepdim=True).add(1e-12).sqrt()
+        return (tokens.float() * (target / rms)).to(tokens.dtype)
 
     # ---- [SEG] -> masks -------------------------------------------------------------------------------------
     def seg_prompts(self, hidden: torch.Tensor, input_ids: torch.Tensor) -> list[torch.Tensor]:
@@ -173,7 +198,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
             supervised = targets != -100
             out.logits = head(hidden[:, :-1][supervised])
             out.ce_loss = (
-                F.cross_entropy(out.logits.float(), targets[supervised])
+                cross_entropy(out.logits, targets, supervised, self.config.ce_reduction)
                 if bool(supervised.any())
                 else hidden.sum() * 0.0
             )
@@ -244,6 +269,21 @@ def set_attn_implementation(config: UFVideoConfig, implementation: str) -> None:
     config.text_config._attn_implementation = implementation
     config.vision_config._attn_implementation = "sdpa"
     config.mask_decoder_config._attn_implementation = "sdpa"
+
+
+def cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, supervised: torch.Tensor, reduction: str
+) -> torch.Tensor:
+    """CE of the supervised positions (`logits` holds only those rows): the mean over tokens, or over samples of
+    each sample's token mean (`reduction="sample"`), so short answers are not outweighed by long ones."""
+    losses = F.cross_entropy(logits.float(), targets[supervised], reduction="none")
+    if reduction == "token":
+        return losses.mean()
+    sample = supervised.nonzero()[:, 0]
+    counts = supervised.sum(1)
+    per_sample = torch.zeros(counts.shape[0], device=losses.device).index_add(0, sample, losses)
+    present = counts > 0
+    return (per_sample[present] / counts[present]).mean()
 
 
 def _check_count(kind: str, positions: int, values: int) -> None:

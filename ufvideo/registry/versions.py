@@ -86,6 +86,9 @@ def _metric_value(value: Any, where: str) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+DEPENDENCE = "video_dependence"
+
+
 def load_metrics(files: Sequence[str], checkpoint_digest: str | None = None) -> dict[str, float | None]:
     """`metrics.json` files (or the eval `--out` dirs holding them) -> `{"<benchmark>.<metric>": value | None}`.
 
@@ -108,7 +111,10 @@ def load_metrics(files: Sequence[str], checkpoint_digest: str | None = None) -> 
                 f"{path}: evaluated checkpoint digest {evaluated[:12]} differs from the registered checkpoint's "
                 f"{checkpoint_digest[:12]}; these metrics belong to other weights"
             )
-        for metric, value in data["metrics"].items():
+        # The video dependence (trained minus shuffled-video control) is registered beside the metrics, so a gate
+        # can demand that a model reads its input, not only that it beats a threshold (configs/promotion/tiny.yaml).
+        dependence = {f"{DEPENDENCE}.{k}": v for k, v in (data.get(DEPENDENCE) or {}).items()}
+        for metric, value in {**data["metrics"], **dependence}.items():
             key = f"{data['benchmark']}.{metric}"
             if key in merged:
                 raise RegistryError(f"{path}: metric {key} is also given by an earlier metrics file")

@@ -31,6 +31,8 @@ class TrainConfig:
     init: str | None = None  # checkpoint to start from; stage 2 requires the stage-1 checkpoint
     model: Literal["tiny", "ufvideo-7b"] = "tiny"  # profile recorded in ufvideo.json; tiny may start from scratch
     freeze_policy: Literal["align", "full"] = "align"
+    # tiny profile only, when it starts from scratch: UFVideoConfig fields set on the built model (e.g. a size)
+    model_overrides: dict[str, Any] = field(default_factory=dict)
     train_vision_tower: bool = False  # tiny profile only: its SigLIP is random, not pretrained (stages.apply_policy)
     seed: int = 42
     # batch: the global batch is the recipe; gradient accumulation follows from the world size
@@ -42,6 +44,10 @@ class TrainConfig:
     lr_scheduler_kwargs: dict[str, float] = field(default_factory=dict)
     warmup_ratio: float = 0.03
     weight_decay: float = 0.0
+    # learning_rate x multiplier for the parameters under a module prefix (e.g. {connector: 0.3}); the longest
+    # matching prefix wins, unlisted parameters keep the base rate. Why: the tiny profile's connector and random
+    # SigLIP ran away from the video at the LLM's rate (BENCHMARKS.md, "the connector collapse").
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
     max_grad_norm: float = 1.0
     num_epochs: float = 2.0
     max_steps: int = -1  # > 0 overrides num_epochs
@@ -73,6 +79,9 @@ class TrainConfig:
             raise ConfigError(f"num_sam_frames: must be >= 1, got {self.num_sam_frames}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ConfigError(f"warmup_ratio: must lie in [0, 1), got {self.warmup_ratio}")
+        for prefix, multiplier in self.lr_multipliers.items():
+            if not multiplier > 0:
+                raise ConfigError(f"lr_multipliers.{prefix}: must be > 0, got {multiplier}")
         if self.max_steps <= 0 and self.num_epochs <= 0:
             raise ConfigError("num_epochs: must be > 0 unless max_steps is set")
         if self.stage == 2 and not self.init:

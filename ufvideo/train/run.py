@@ -76,6 +76,8 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
     base (no SAM decoder / `[SEG]` head yet: they keep their fresh init) or, on the tiny profile, from scratch."""
     from ufvideo.model import UFVideoForConditionalGeneration, UFVideoProcessor, ufvideo_tiny
 
+    if cfg.init and cfg.model_overrides:
+        raise ConfigError("model_overrides: only a tiny model built from scratch (no init) can take them")
     if cfg.init:
         directory = materialize(cfg.init)
         if cfg.stage == 2:
@@ -86,7 +88,7 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
         raise ConfigError("init: the ufvideo-7b profile starts from a converted checkpoint; set init=<uri>")
     from ufvideo.data.synthetic import corpus_texts
 
-    return ufvideo_tiny(seed=cfg.seed, corpus=corpus_texts())
+    return ufvideo_tiny(seed=cfg.seed, corpus=corpus_texts(), **cfg.model_overrides)
 
 
 def _require_heads(directory: Path) -> None:
@@ -134,6 +136,7 @@ def make_trainer(
         meter=meter,
         no_decay=list(freeze.row_masked),
         group_by_length=cfg.group_by_length,
+        lr_multipliers=cfg.lr_multipliers,
     )
     trainer.freeze_state = freeze
     return trainer

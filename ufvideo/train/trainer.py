@@ -111,9 +111,11 @@ class UFVideoTrainer(Trainer):
         meter: ThroughputMeter,
         no_decay: Sequence[str] = (),
         group_by_length: bool = True,
+        lr_multipliers: Mapping[str, float] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.lr_multipliers = dict(lr_multipliers or {})
         self.meter = meter
         self.no_decay = set(no_decay)
         self.group_by_length = group_by_length
@@ -131,6 +133,27 @@ class UFVideoTrainer(Trainer):
     def get_decay_parameter_names(self, model: torch.nn.Module) -> list[str]:
         # Row-masked matrices (stage-1 embeddings) must not decay: decay would move the frozen rows.
         return [name for name in super().get_decay_parameter_names(model) if name not in self.no_decay]
+
+    def create_optimizer(self, model: torch.nn.Module | None = None) -> torch.optim.Optimizer:
+        """Stock optimizer, but with one parameter group per (decay, learning-rate multiplier) when the recipe
+        sets `lr_multipliers`; the scheduler scales every group's own initial rate."""
+        if not self.lr_multipliers or self.optimizer is not None:
+            return super().create_optimizer(model)
+        opt_model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(opt_model))
+        groups: dict[tuple[bool, float], list[torch.nn.Parameter]] = {}
+        for name, param in opt_model.named_parameters():
+            if param.requires_grad:
+                key = (name in decay, lr_multiplier(name, self.lr_multipliers))
+                groups.setdefault(key, []).append(param)
+        base = self.args.learning_rate
+        param_groups = [
+            {"params": params, "weight_decay": self.args.weight_decay if decays else 0.0, "lr": base * multiplier}
+            for (decays, multiplier), params in sorted(groups.items(), key=lambda item: item[0])
+        ]
+        optimizer_cls, optimizer_kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        self.optimizer = optimizer_cls(param_groups, **optimizer_kwargs)
+        return self.optimizer
 
     def get_batch_samples(self, epoch_iterator: Iterator, num_batches: int, device: torch.device) -> tuple[list, Any]:
         start = time.perf_counter()
@@ -212,6 +235,15 @@ def save_weights(model: torch.nn.Module, directory: str | os.PathLike[str], stat
     tensors = {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in state.items()}
     save_file(tensors, os.path.join(str(directory), WEIGHTS_NAME), metadata={"format": "pt"})
     umask_mode(os.path.join(str(directory), WEIGHTS_NAME))
+
+
+def lr_multiplier(name: str, multipliers: Mapping[str, float]) -> float:
+    """The multiplier of the longest module prefix of `name` (whole dotted components), 1.0 when none matches."""
+    best, length = 1.0, -1
+    for prefix, multiplier in multipliers.items():
+        if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > length:
+            best, length = float(multiplier), len(prefix)
+    return best
 
 
 def _touch(model: torch.nn.Module) -> torch.Tensor:

@@ -7,7 +7,8 @@ against the exact synthetic reference, so it is scored even where no judge endpo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,21 @@ MASK_TASKS = ("rvos", "pixrqa", "pixhqa", "pixtrqa")
 SPAN_TASKS = ("tvg", "pixtrqa")
 EVENT_TASKS = ("dvc",)
 ACCURACY_TASKS = ("qa", "mcqa")
+# One or two numbers per task that say whether it was learned (the report's and the demo's summary rows).
+HEADLINE = (
+    "qa_accuracy",
+    "mcqa_accuracy",
+    "caption_cider",
+    "referring_cider",
+    "rvos_jf",
+    "tvg_miou",
+    "dvc_event_f1",
+    "dvc_cider",
+    "pixrqa_jf",
+    "pixhqa_jf",
+    "pixtrqa_jf",
+    "pixtrqa_miou",
+)
 TASK_ORDER = ("qa", "mcqa", "caption", "referring", "rvos", "tvg", "dvc", "pixrqa", "pixhqa", "pixtrqa")
 
 
@@ -75,6 +91,17 @@ def synthetic_prompt(sample: Sample) -> list[Turn]:
     if sample.teacher_forced:
         return [dict(human), dict(next(t for t in turns if t["from"] == "gpt"))]
     return [dict(human)]
+
+
+def synthetic_prior(data_root: Path) -> Callable[[Sample], str]:
+    """The blind baseline: each task's most frequent answer in the *training* split (ties: the answer met first),
+    what a model gets from the answer distribution alone (e.g. the commonest letter, a whole-video span)."""
+    counts: dict[str, Counter[str]] = {}
+    for record in iter_records(_dataset_dir(data_root), split="train"):
+        answer = next(t["value"] for t in record["conversations"] if t["from"] == "gpt")
+        counts.setdefault(record["task"], Counter())[answer] += 1
+    best = {task: answers.most_common(1)[0][0] for task, answers in counts.items()}
+    return lambda sample: best.get(sample.task, "")
 
 
 def _normalise(text: str) -> str:
@@ -172,5 +199,7 @@ BENCHMARK = register(
         paths={"dataset": "synth (or the --data-root itself when it holds manifest.json)"},
         mask_layout=lambda sample, k, position: f"{sample.id}/{k}/{sample.sam_frames[position]:05d}.png",
         judged=True,
+        prior=synthetic_prior,
+        headline=HEADLINE,
     )
 )
