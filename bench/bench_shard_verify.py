@@ -10,14 +10,17 @@ and the share of it the check takes. The check reads each shard once more; the J
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tests.factories import make_record
-from ufvideo.data.dataset import CuratedDataset
-from ufvideo.data.schema import TASKS
-from ufvideo.data.shards import CuratedWriter, read_manifest, verify_shard
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the test factories' records
+
+from tests.factories import make_record  # noqa: E402
+from ufvideo.data.dataset import CuratedDataset  # noqa: E402
+from ufvideo.data.schema import TASKS  # noqa: E402
+from ufvideo.data.shards import CuratedWriter, read_manifest, verify_shard  # noqa: E402
 
 
 def _write(out: Path, records: int) -> None:
