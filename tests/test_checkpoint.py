@@ -8,7 +8,15 @@ import shutil
 import pytest
 
 from ufvideo import storage
-from ufvideo.checkpoint import CHECKPOINT_INFO, checkpoint_digest, materialize, read_info, write_info
+from ufvideo.checkpoint import (
+    CHECKPOINT_INFO,
+    CheckpointError,
+    checkpoint_digest,
+    materialize,
+    publish,
+    read_info,
+    write_info,
+)
 
 
 def _checkpoint(root, weights: bytes = b"w" * 1000):
@@ -62,22 +70,58 @@ def test_digest_depends_on_content_and_names_only(tmp_path):
 def test_s3_checkpoint_digest_info_and_materialize(tmp_path, s3_bucket):
     local = _checkpoint(tmp_path / "ckpt")
     uri = f"{s3_bucket}/runs/r1/checkpoint"
-    storage.copy_tree(local, uri)
-    assert checkpoint_digest(uri) == checkpoint_digest(local)
+    digest = publish(local, uri)
+    assert digest == checkpoint_digest(uri) == checkpoint_digest(local)  # the completion mark is not content
     assert read_info(uri) == read_info(local)
-    write_info(uri, stage=2)
-    assert read_info(uri)["stage"] == 2
-    storage.copy(local / CHECKPOINT_INFO, storage.join(uri, CHECKPOINT_INFO))  # restore
 
     cache = tmp_path / "cache"
-    first = materialize(uri, cache, key="k1")
-    assert first.parent == cache and checkpoint_digest(first) == checkpoint_digest(local)
-    # Cached: a second call does not touch S3 (the objects are gone) and returns the same directory.
-    storage.client().delete_object(Bucket=s3_bucket[5:], Key="runs/r1/checkpoint/model.safetensors")
-    assert materialize(uri, cache, key="k1") == first
+    first = materialize(uri, cache)
+    assert first == cache / digest[:32] and checkpoint_digest(first) == digest
+    assert materialize(uri, cache) == first and materialize(uri, cache, key=digest) == first
+    with pytest.raises(CheckpointError, match="was expected"):
+        materialize(uri, cache, key="0" * 64)  # a registered digest the prefix no longer holds
     with pytest.raises(FileNotFoundError):
         materialize(f"{s3_bucket}/runs/missing", cache)
     assert sorted(p.name for p in cache.iterdir()) == [first.name]  # no half-written entry left behind
     assert materialize(local) == local
     with pytest.raises(FileNotFoundError, match="does not exist"):
         materialize(tmp_path / "nope")
+
+
+def test_a_rewritten_prefix_is_never_served_from_the_old_cache_entry(tmp_path, s3_bucket):
+    """Train to s3://b/ckpt, evaluate, train again to the same URI, evaluate: the second read must see the second
+    weights (the cache used to be keyed by URI and returned the first)."""
+    uri, cache = f"{s3_bucket}/ckpt", tmp_path / "cache"
+    old = publish(_checkpoint(tmp_path / "one", b"1" * 1000), uri)
+    assert checkpoint_digest(materialize(uri, cache)) == old
+    new = publish(_checkpoint(tmp_path / "two", b"2" * 1000), uri)
+    assert new != old
+    again = materialize(uri, cache)
+    assert checkpoint_digest(again) == new and (again / "model.safetensors").read_bytes() == b"2" * 1000
+
+
+def test_a_prefix_without_its_completion_mark_is_refused(tmp_path, s3_bucket):
+    local = _checkpoint(tmp_path / "ckpt")
+    uri, cache = f"{s3_bucket}/partial", tmp_path / "cache"
+    storage.copy(local / CHECKPOINT_INFO, storage.join(uri, CHECKPOINT_INFO))  # an upload cut short
+    with pytest.raises(CheckpointError, match="no completion mark"):
+        materialize(uri, cache)
+    assert not cache.exists() or not any(cache.iterdir())
+    publish(local, uri)  # while rewriting, the mark is removed first: a reader in between is refused
+    storage.remove(storage.join(uri, ".ufvideo-complete"))
+    with pytest.raises(CheckpointError, match="no completion mark"):
+        materialize(uri, cache)
+    # Without a mark, only content verified against an expected digest is accepted.
+    assert checkpoint_digest(materialize(uri, cache, key=checkpoint_digest(local))) == checkpoint_digest(local)
+
+
+def test_objects_changed_under_the_mark_and_a_damaged_cache_entry(tmp_path, s3_bucket):
+    local = _checkpoint(tmp_path / "ckpt")
+    uri, cache = f"{s3_bucket}/ckpt", tmp_path / "cache"
+    digest = publish(local, uri)
+    entry = materialize(uri, cache)
+    (entry / "model.safetensors").write_bytes(b"w" * 10)  # damaged on disk: verified before use, fetched again
+    assert checkpoint_digest(materialize(uri, cache)) == digest
+    storage.write_bytes(storage.join(uri, "model.safetensors"), b"edited")
+    with pytest.raises(CheckpointError, match="differ from its completion mark"):
+        materialize(uri, cache)

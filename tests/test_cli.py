@@ -10,6 +10,7 @@ import pytest
 from ufvideo.cli import main
 from ufvideo.data.schema import TASKS
 from ufvideo.data.shards import read_manifest
+from ufvideo.files import sha256_file
 
 
 def test_synth_validate_curate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -111,13 +112,38 @@ def test_eval_command_on_the_synthetic_test_split(
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["benchmark"] == "synthetic" and doc["num_samples"] == 6
     assert f"synthetic: 6 samples -> {out}/metrics.json" in printed
-    assert set(doc) == {
-        "benchmark",
-        "checkpoint",
-        "metrics",
-        "aggregation",
-        "compat",
-        "num_samples",
-        "published",
-        "notes",
-    }
+    contract = {"benchmark", "checkpoint", "metrics", "aggregation", "compat", "num_samples", "published", "notes"}
+    assert set(doc) - {"controls", "video_dependence"} == contract | {"control", "headline"}
+
+
+def test_user_errors_exit_2_in_one_line_naming_file_and_line(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A truncated shard line in training used to say `Expecting property name ... line 2 column 1`: no file, the
+    wrong line, and a traceback."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    synth = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(synth), "--videos", "2", "test_every=0"]) == 0
+    manifest = read_manifest(synth)
+    entry = next(s for s in manifest["shards"] if s["split"] == "train")
+    shard = synth / entry["path"]
+    lines = shard.read_text().splitlines()
+    shard.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][:20])  # the last line cut short, manifest resealed
+    entry["sha256"] = sha256_file(shard)
+    (synth / "manifest.json").write_text(json.dumps(manifest))
+    capsys.readouterr()
+    args = ["train", "--stage", "1", "--data", str(synth), "--out", str(tmp_path / "out"), "max_steps=1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err
+    assert err.startswith(f"ufvideo: error: {shard}:{len(lines)}: field '<line>': invalid JSON"), err
+
+
+def test_unreadable_weights_are_a_one_line_error(tmp_path: Path) -> None:
+    from ufvideo.checkpoint import CheckpointError
+    from ufvideo.model import UFVideoForConditionalGeneration, ufvideo_tiny
+
+    model, processor = ufvideo_tiny(seed=0)
+    model.save_pretrained(tmp_path, processor=processor)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])  # a copy cut short
+    with pytest.raises(CheckpointError, match=rf"{weights}: cannot read the weights"):
+        UFVideoForConditionalGeneration.from_pretrained(tmp_path)

@@ -46,6 +46,8 @@ def test_stages_chain_and_each_lists_only_its_own_params() -> None:
             assert cmd.startswith(("ufvideo ", "python -m ufvideo.")), cmd  # the CLI, no inline logic
     assert "data/curated" in stages["train_stage1"]["deps"]
     assert "runs/train_stage1/final" in stages["train_stage2"]["deps"]
+    for name in ("train_stage1", "train_stage2"):  # step checkpoints survive a rerun: resume works under dvc
+        assert stages[name]["outs"] == [{f"runs/{name}": {"persist": True}}], name
     assert "runs/train_stage2/final" in stages["evaluate"]["deps"]
     assert "runs/eval/synthetic/metrics.json" in stages["register"]["deps"]
     assert any("metrics.json" in str(m) for m in stages["evaluate"]["metrics"])
@@ -144,6 +146,10 @@ def test_repro_end_to_end_then_nothing_then_experiment(
     run(root, env, "git", "add", "-A")
     run(root, env, "git", "commit", "-q", "-m", "experiment: eval.max_samples=1")
     round_trip(root, env, baseline, moto_server)
+
+    # Training outputs persist across reruns (DVC used to delete them first), so a rerun resumes.
+    rerun = run(root, env, "dvc", "repro", "--force", "--single-item", "train_stage1")
+    assert "resuming stage 1 from" in rerun and "checkpoint-2" in rerun
 
 
 def remote(root: Path, env: dict[str, str], endpoint: str) -> None:

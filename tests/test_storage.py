@@ -170,3 +170,17 @@ def test_failed_local_write_keeps_old_content(tmp_path: Path) -> None:
         storage.write_bytes(target, "not bytes")  # type: ignore[arg-type]  # fails inside the write
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["manifest.json"]  # no temp file left behind
+
+
+def test_check_writable_probes_and_cleans_up(s3_bucket: str, tmp_path: Path) -> None:
+    storage.check_writable(f"{s3_bucket}/runs/ckpt")
+    with pytest.raises(FileNotFoundError):
+        storage.listdir(s3_bucket, recursive=True)  # the probe object is gone again
+    with pytest.raises(FileNotFoundError, match="bucket 'no-such-bucket-x' does not exist"):
+        storage.check_writable("s3://no-such-bucket-x/ckpt")
+    storage.check_writable(tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    (tmp_path / "ro").mkdir(mode=0o500)
+    if os.geteuid() != 0:  # root writes anywhere
+        with pytest.raises(storage.StorageError, match="not writable"):
+            storage.check_writable(tmp_path / "ro" / "sub")

@@ -7,13 +7,17 @@ Every step takes `--profile`, an optional `--config FILE` and trailing `dotted.k
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from ufvideo.config import PROFILES, ConfigError, load_profile, load_section, to_dict
+from ufvideo.errors import UFVideoError
+from ufvideo.process import supervised
 
 
 def _add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
@@ -70,7 +74,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from ufvideo.data.shards import validate_dir
 
-    report = validate_dir(args.dir)
+    report = validate_dir(args.dir, deep=args.deep)
     for error in report.errors:
         print(f"error: {error}", file=sys.stderr)
     print(f"{args.dir}: {report.records} valid records")
@@ -169,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.set_defaults(func=_cmd_convert)
     validate = data.add_parser("validate", help="check a curated directory; non-zero exit on any invalid record")
     validate.add_argument("dir")
+    validate.add_argument("--deep", action="store_true", help="also decode every video to its end and every mask")
     validate.set_defaults(func=_cmd_validate)
 
     model = groups.add_parser("model", help="model checkpoints").add_subparsers(dest="cmd", required=True)
@@ -225,11 +230,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
+    supervised()  # under dvc repro or a launcher: never run on as an orphan when the parent is killed
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
-        print(f"ufvideo: error: {exc}", file=sys.stderr)
+    except USER_ERRORS as exc:
+        if args.verbose:
+            traceback.print_exc()
+        print(f"ufvideo: error: {one_line(exc)}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        print(f"ufvideo: error: {one_line(exc)}", file=sys.stderr)  # the fix is the user's: free space, remount
+        return 2
+
+
+# Errors the user fixes (input, config, storage): one line, exit 2. Everything else keeps its traceback (exit 1).
+USER_ERRORS = (UFVideoError, ConfigError, FileNotFoundError, PermissionError, ValueError)
+
+
+def one_line(exc: BaseException) -> str:
+    """The error's message on one line, with the path an OSError carries when its message lacks it."""
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in text:
+        text = f"{exc.filename}: {exc.strerror or text}"
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -19,11 +19,13 @@ from typing import Any, TypeVar
 
 import yaml
 
+from ufvideo.errors import UFVideoError
+
 T = TypeVar("T")
 PROFILES = ("tiny", "ufvideo-7b")
 
 
-class ConfigError(ValueError):
+class ConfigError(UFVideoError, ValueError):
     """A config value that cannot be used; the message names the file (when known) and the dotted key."""
 
 

@@ -28,7 +28,7 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", encoding: str | 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = temp_file(target)
     try:
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
@@ -39,6 +39,41 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w", encoding: str | 
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def umask() -> int:
+    """The process umask, read without changing it (`os.umask` can only be read by setting it, racing threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def temp_file(target: Path) -> tuple[int, str]:
+    """`mkstemp` beside `target`, but with the mode a plain `open` would give (0666 & ~umask), not 0600: outputs on
+    a shared volume must stay readable by the other users (pods) the umask allows."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~umask())
+    return fd, tmp
+
+
+def umask_mode(path: str | os.PathLike[str]) -> None:
+    """Give a file the mode a plain `open` would have (0666 & ~umask); for writers that create files 0600
+    (safetensors does), so a pod running as another UID on the shared volume can still read them."""
+    os.chmod(path, 0o666 & ~umask())
+
+
+def temp_dir(parent: Path, prefix: str) -> Path:
+    """`mkdtemp` with the mode `mkdir` would give (0777 & ~umask) instead of 0700, for the same reason."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    path.chmod(0o777 & ~umask())
+    return path
 
 
 def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> None:

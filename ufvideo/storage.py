@@ -13,13 +13,14 @@ import io
 import os
 import posixpath
 import shutil
-import tempfile
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ufvideo.files import atomic_write, sha256_file
+from ufvideo.errors import UFVideoError
+from ufvideo.files import atomic_write, sha256_file, temp_file
 
 PathLike = str | os.PathLike[str]
 _CHUNK = 1 << 20
@@ -30,7 +31,7 @@ _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _DENIED_CODES = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"}
 
 
-class StorageError(OSError):
+class StorageError(UFVideoError, OSError):
     """An S3 failure that is neither a missing object nor a permission problem."""
 
 
@@ -194,6 +195,59 @@ def listdir(uri: PathLike, recursive: bool = False) -> list[str]:
     return sorted(found)
 
 
+def sizes(uri: PathLike) -> dict[str, int]:
+    """`{relative posix path: size in bytes}` of every file below a directory (S3: from one object listing)."""
+    base = str(uri).rstrip("/")
+    if not is_s3(uri):
+        return {Path(os.path.relpath(f, base)).as_posix(): os.path.getsize(f) for f in listdir(uri, recursive=True)}
+    bucket, key = split_s3(base)
+    prefix = key + "/" if key else ""
+    found: dict[str, int] = {}
+    with _s3_errors(base):
+        for page in client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            found.update({o["Key"][len(prefix) :]: int(o["Size"]) for o in page.get("Contents", [])})
+    return {relative: size for relative, size in found.items() if relative and not relative.endswith("/")}
+
+
+def remove(uri: PathLike) -> None:
+    """Delete one file or object; a missing one is not an error."""
+    if not is_s3(uri):
+        Path(uri).unlink(missing_ok=True)
+        return
+    bucket, key = split_s3(str(uri))
+    with _s3_errors(str(uri)):
+        client().delete_object(Bucket=bucket, Key=key)
+
+
+def check_writable(uri: PathLike) -> None:
+    """Fail now, with the URI named, if a later write under `uri` would fail (missing bucket, no permission).
+
+    Writes and deletes one small probe object: the only check S3 offers that also covers bucket policies.
+    """
+    probe_name = f".ufvideo-write-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    if not is_s3(uri):
+        try:
+            Path(uri).mkdir(parents=True, exist_ok=True)
+            probe = Path(uri) / probe_name
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            raise StorageError(f"{uri}: not writable: {err.strerror or err}") from err
+        return
+    bucket, _ = split_s3(str(uri))
+    with _s3_errors(str(uri)):
+        try:
+            client().head_bucket(Bucket=bucket)
+        except Exception as err:  # head_bucket answers a bare 404 with no NoSuchBucket code
+            code = str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                raise FileNotFoundError(f"{uri}: bucket {bucket!r} does not exist") from err
+            raise
+    probe = join(str(uri), probe_name)
+    write_bytes(probe, b"")
+    remove(probe)
+
+
 def sha256(uri: PathLike) -> str:
     """Hex digest of the content, streamed so multi-GB checkpoints never sit in memory."""
     if not is_s3(uri):
@@ -224,7 +278,7 @@ def download_file(uri: str, local: PathLike, threshold: int | None = None, chunk
     bucket, key = split_s3(uri)
     target = Path(local)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = temp_file(target)
     os.close(fd)
     try:
         with _s3_errors(uri):

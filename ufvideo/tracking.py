@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from ufvideo.errors import UFVideoError
+
 DEFAULT_DB_FILE = "mlflow.db"
 DEFAULT_EXPERIMENT = "ufvideo"
 # MLflow's server-side limits (mlflow.utils.validation); longer values are rejected, not clipped.
@@ -222,6 +224,7 @@ def start_run(
     params: Any = None,
     tags: Mapping[str, Any] | None = None,
     data_digest: str | None = None,
+    spool: Any = None,
 ) -> Iterator[Any]:
     """Open the MLflow run for one pipeline step and yield mlflow's `ActiveRun`.
 
@@ -232,7 +235,8 @@ def start_run(
     parent's experiment, so `experiment` (else `MLFLOW_EXPERIMENT_NAME`, else "ufvideo") only names
     the experiment of a top-level run. Inside the block
     `MLFLOW_RUN_ID` names the step run, so child processes and third-party callbacks log there;
-    the previous value is restored on exit. A failing block marks the run FAILED and re-raises.
+    the previous value is restored on exit. A failing block marks the run FAILED (KILLED for a signal or an
+    interrupt) and re-raises; with a `spool`, an ending the server does not take is spooled instead of raising.
     """
     import mlflow
 
@@ -248,10 +252,94 @@ def start_run(
             parent_run_id=parent,
             tags=step_tags(step, data_digest, tags),
         )
-    with run_id_env(run.info.run_id), run:
-        if params is not None:
-            log_params(params)
-        yield run
+    with run_id_env(run.info.run_id):
+        try:
+            if params is not None:
+                log_params(params)
+            yield run
+        except BaseException as exc:
+            end_active_run(run_status(exc), spool)
+            raise
+        end_active_run("FINISHED", spool)
+
+
+def run_status(exc: BaseException) -> str:
+    """MLflow status for a step that ended with `exc`: KILLED for a signal or interrupt, FAILED for an error."""
+    if isinstance(exc, KeyboardInterrupt) or (isinstance(exc, SystemExit) and exc.code not in (0, None)):
+        return "KILLED"
+    return "FINISHED" if isinstance(exc, SystemExit) else "FAILED"
+
+
+def end_active_run(status: str, spool: Any = None) -> None:
+    """End the active run with `status`. When the server does not answer, the run is still closed in this process
+    and, given a `spool` (`ufvideo.spool.MetricSpool`), its ending is kept there to be sent later; without one
+    the failure propagates."""
+    import mlflow
+
+    run = mlflow.active_run()
+    if run is None:
+        return
+    if spool is None:
+        mlflow.end_run(status)
+        return
+    spool.end_run(run.info.run_id, status)  # sent now, or spooled until the server answers
+    _pop_active_run()
+
+
+def _pop_active_run() -> None:
+    """Forget the active run in this process without a server call (mlflow.end_run would make one)."""
+    from mlflow.tracking import fluent
+
+    stack = fluent._active_run_stack.get()
+    if stack:
+        stack.pop()
+
+
+def preflight(timeout: float = 5.0) -> None:
+    """Fail in one line, before any heavy work, when the tracking server cannot be reached.
+
+    Only an HTTP tracking URI needs a server; sqlite and file stores are checked when first opened.
+    """
+    import urllib.error
+    import urllib.request
+
+    uri = tracking_uri()
+    if not uri.startswith(("http://", "https://")):
+        return
+    url = uri.rstrip("/") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - the configured tracking URI
+            response.read(64)
+    except urllib.error.HTTPError:
+        return  # it answered (a proxy may want auth on /health): it is there
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise TrackingUnavailable(
+            f"MLflow tracking server {uri} (MLFLOW_TRACKING_URI) did not answer within {timeout:g} s: {reason}; "
+            "start it, or point MLFLOW_TRACKING_URI elsewhere (e.g. sqlite:///mlflow.db)"
+        ) from err
+
+
+@contextlib.contextmanager
+def bounded_requests(timeout: int = 10, retries: int = 1, backoff: int = 1) -> Iterator[None]:
+    """Within the block, bound how long one MLflow HTTP call may block (mlflow's defaults: 120 s timeout, retries
+    for ~4 minutes), unless the operator set these variables; for training, where a stuck call stalls every GPU."""
+    wanted = {
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(timeout),
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(retries),
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": str(backoff),
+    }
+    added = [name for name in wanted if name not in os.environ]
+    os.environ.update({name: wanted[name] for name in added})
+    try:
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
+
+
+class TrackingUnavailable(UFVideoError, RuntimeError):
+    """The configured MLflow tracking server cannot be reached."""
 
 
 def create_pipeline_run(name: str, experiment: str | None = None, tags: Mapping[str, Any] | None = None) -> str:

@@ -10,9 +10,11 @@ import pytest
 
 from ufvideo.data.dataset import CuratedDataset, LoadSettings
 from ufvideo.data.masks import decode_rle
+from ufvideo.data.shards import ShardError
 from ufvideo.data.synthetic import SynthConfig
 from ufvideo.data.synthetic import run as synth
 from ufvideo.data.video import read_frames, segment_middle_indices
+from ufvideo.files import sha256_file
 
 
 @pytest.fixture(scope="module")
@@ -70,12 +72,16 @@ def test_sam_frame_draw_is_seeded_per_epoch(synth_dir: Path) -> None:
     assert every[rvos]["sam_frame_indices"] == sorted(int(k) for k, v in target.items() if v is not None)
 
 
+def _with_manifest(directory: Path, manifest: dict) -> Path:
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
 def test_bad_mask_names_the_record(synth_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy"
     copy.mkdir()
     manifest = json.loads((synth_dir / "manifest.json").read_text())
     manifest["data_root"] = str(synth_dir)
-    (copy / "manifest.json").write_text(json.dumps(manifest))
     shard = next(s for s in manifest["shards"] if s["split"] == "train")
     lines = (synth_dir / shard["path"]).read_text().splitlines()
     index = next(i for i, line in enumerate(lines) if json.loads(line)["task"] == "rvos")
@@ -87,6 +93,10 @@ def test_bad_mask_names_the_record(synth_dir: Path, tmp_path: Path) -> None:
     for other in manifest["shards"]:
         if other["path"] != shard["path"]:
             (copy / other["path"]).write_text((synth_dir / other["path"]).read_text())
+    with pytest.raises(ShardError, match="sha256 differs"):  # an edited shard is refused before any record is read
+        CuratedDataset(_with_manifest(copy, manifest), "train")
+    shard["sha256"] = sha256_file(copy / shard["path"])  # the manifest now vouches for the edited shard
+    _with_manifest(copy, manifest)
     ds = CuratedDataset(copy, "train", LoadSettings(num_frames=4))
     with pytest.raises(ValueError, match=rf"{record['id']}: targets\[0\]\[{key}\]: .*disagrees with the frame size"):
         ds[index]

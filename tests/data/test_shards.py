@@ -9,7 +9,14 @@ import pytest
 
 from tests.factories import make_record
 from ufvideo.data.schema import TASKS, RecordError
-from ufvideo.data.shards import CuratedWriter, dataset_digest, iter_records, read_manifest, validate_dir
+from ufvideo.data.shards import (
+    CuratedWriter,
+    ShardError,
+    dataset_digest,
+    iter_records,
+    read_manifest,
+    validate_dir,
+)
 from ufvideo.files import sha256_file
 
 
@@ -81,9 +88,20 @@ def test_validate_names_file_line_and_field(tmp_path: Path) -> None:
     assert f"{shard}: sha256 differs" in text
     assert f"{shard}:2 (id {record['id']}): field 'height'" in text
     assert f"{shard}:3: field '<line>': invalid JSON" in text
+    with pytest.raises(ShardError, match="sha256 differs"):  # readers never trust an edited shard
+        list(iter_records(tmp_path, split="train"))
+    _reseal(tmp_path)
     with pytest.raises(RecordError) as info:
         list(iter_records(tmp_path, split="train"))
     assert (info.value.file, info.value.line, info.value.field) == (str(shard), 2, "height")
+
+
+def _reseal(directory: Path) -> None:
+    """Make the manifest vouch for the shards as they are now (what a buggy or malicious writer could do)."""
+    manifest = json.loads((directory / "manifest.json").read_text())
+    for shard in manifest["shards"]:
+        shard["sha256"] = sha256_file(directory / shard["path"])
+    (directory / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_validate_reports_missing_shard_and_bad_manifest(tmp_path: Path) -> None:
@@ -92,3 +110,34 @@ def test_validate_reports_missing_shard_and_bad_manifest(tmp_path: Path) -> None
     assert any("missing" in e for e in validate_dir(tmp_path).errors)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "other"}))
     assert "field 'format'" in validate_dir(tmp_path).errors[0]
+
+
+def test_an_interrupted_rewrite_never_pairs_the_old_manifest_with_new_shards(tmp_path: Path) -> None:
+    _write(tmp_path)
+    with pytest.raises(RuntimeError, match="killed"), CuratedWriter(tmp_path, shard_size=5) as writer:
+        for i in range(7):  # one new shard is complete (renamed into place) when the rewrite dies
+            writer.write(make_record("caption", 100 + i))
+        raise RuntimeError("killed")
+    with pytest.raises(FileNotFoundError, match="no manifest"):
+        list(iter_records(tmp_path))
+    assert not list(tmp_path.glob("test-*.jsonl"))  # the old dataset's shards went with its manifest
+
+
+def test_a_record_error_raised_through_a_with_block_keeps_its_type(tmp_path: Path) -> None:
+    """RecordError was a frozen dataclass: leaving a `with` block, Python sets its __traceback__ and got
+    FrozenInstanceError instead, with the file/line/field message lost."""
+    bad = make_record("qa", 0)
+    bad["task"] = "nope"
+    with pytest.raises(RecordError, match="field 'task'") as info, CuratedWriter(tmp_path) as writer:
+        writer.write(bad)
+    assert info.value.field == "task" and info.value.__traceback__ is not None
+
+
+def test_a_truncated_line_is_named_by_file_and_line(tmp_path: Path) -> None:
+    _write(tmp_path)
+    shard = tmp_path / "train-00000.jsonl"
+    data = shard.read_bytes()
+    shard.write_bytes(data[: data.rindex(b"\n", 0, len(data) - 1) + 12])  # the last line cut after 11 bytes
+    _reseal(tmp_path)
+    with pytest.raises(RecordError, match=rf"{shard}:5: field '<line>': invalid JSON.*cut short"):
+        list(iter_records(tmp_path, split="train"))

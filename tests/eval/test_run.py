@@ -136,6 +136,11 @@ def test_resume_after_a_crash(synth_dir: Path, checkpoint: Path, tmp_path: Path)
     fourth = FakeInference()
     run(EvalConfig(**{**cfg.__dict__, "strict_parsing": True}), fourth, _loader)
     assert len(fourth.seen) == 22
+    # Generation settings change predictions: rows made under others are never reused (they used to be).
+    for change in ({"max_new_tokens": 7}, {"mask_mode": "propagate"}):
+        again = FakeInference()
+        run(EvalConfig(**{**cfg.__dict__, "strict_parsing": True, **change}), again, _loader)
+        assert len(again.seen) == 22, change
     # Rows parsed by another version of the benchmark's parser module are predicted again, not rescored.
     progress = tmp_path / "out/progress.json"
     key = json.loads(progress.read_text())

@@ -15,8 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from transformers import TrainerCallback
 
-from ufvideo import storage
-from ufvideo.checkpoint import checkpoint_digest, read_info
+from ufvideo.checkpoint import checkpoint_digest, publish, read_info
 from ufvideo.data.synthetic import corpus_texts
 from ufvideo.model import ufvideo_tiny
 from ufvideo.train import run
@@ -152,7 +151,7 @@ def test_stage2_with_deepspeed_zero2_on_cpu_from_s3_to_s3(
 ) -> None:
     """Stage 2 through the torchrun entry (`python -m ufvideo.train`) as one rank: init and output on S3."""
     stage1 = f"{s3_bucket}/stage1"
-    storage.copy_tree(straight["checkpoint"]["uri"], stage1)
+    publish(straight["checkpoint"]["uri"], stage1)  # what `train --output-uri` does: files, then the mark
     env = {
         **os.environ,
         "MASTER_ADDR": "127.0.0.1",

@@ -30,6 +30,7 @@ from ufvideo.data.shards import CuratedWriter, read_manifest, serialize
 from ufvideo.data.sources import get_source
 from ufvideo.data.sources.base import BadJson, Context, Invalid, Out, Reject, Skip, Source, Unit
 from ufvideo.files import atomic_write, read_json, write_json
+from ufvideo.process import die_with_parent
 
 log = logging.getLogger(__name__)
 WORK = ".work"
@@ -172,7 +173,7 @@ def _run_units(cfg: ConvertConfig, units: list[Unit]) -> None:
     else:
         methods = multiprocessing.get_all_start_methods()
         mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with mp.Pool(workers) as pool:
+        with mp.Pool(workers, initializer=die_with_parent) as pool:  # no worker outlives a killed convert
             for _ in pool.imap(_convert_unit, jobs):
                 bar.update()
     bar.close()

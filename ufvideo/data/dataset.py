@@ -19,7 +19,7 @@ import torch
 
 from ufvideo.data.masks import decode_rle
 from ufvideo.data.schema import RecordError
-from ufvideo.data.shards import data_root, read_manifest
+from ufvideo.data.shards import data_root, parse_line, read_manifest, verify_shard
 from ufvideo.data.video import clip_indices, pad_frames, probe, read_frames, resolve_source
 
 # Rough characters per token of the tiny and Qwen2 BPEs; only used to group similar lengths into batches.
@@ -151,11 +151,12 @@ class CuratedDataset(torch.utils.data.Dataset):
         offsets: list[int] = []
         lengths: list[int] = []
         self.tasks: list[str] = []
-        for shard_id, path in enumerate(self.shards):
+        for shard_id, shard in enumerate(s for s in manifest["shards"] if s["split"] == split):
+            path = verify_shard(self.dataset_dir, shard)
             with open(path, "rb") as handle:
                 offset = 0
-                for line in handle:
-                    record = json.loads(line)
+                for line_no, line in enumerate(handle, start=1):
+                    record = parse_line(line, path, line_no)
                     shard_ids.append(shard_id)
                     offsets.append(offset)
                     text = sum(len(turn["value"]) for turn in record["conversations"])

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from ufvideo.errors import UFVideoError
 
 TASKS = ("qa", "mcqa", "caption", "referring", "rvos", "tvg", "dvc", "pixrqa", "pixhqa", "pixtrqa")
 ROLES = ("human", "gpt")
@@ -39,19 +40,25 @@ TASKS_WITH_TARGETS = frozenset({"rvos", "pixrqa", "pixhqa", "pixtrqa"})
 TASKS_WITH_TIME = frozenset({"tvg", "dvc", "pixtrqa"})
 
 
-@dataclass(frozen=True)
-class RecordError(ValueError):
-    """One invalid field of one record; `str()` gives `file:line: field 'x': reason`."""
+class RecordError(UFVideoError, ValueError):
+    """One invalid field of one record; `str()` gives `file:line: field 'x': reason`.
 
-    file: str
-    line: int
-    field: str
-    message: str
-    record_id: str | None = None
+    A plain class, not a frozen dataclass: Python assigns `__traceback__` to an exception as it propagates
+    (e.g. through a `with` block's `__exit__`), which a frozen dataclass refuses with `FrozenInstanceError`.
+    """
+
+    def __init__(self, file: str, line: int, field: str, message: str, record_id: str | None = None) -> None:
+        super().__init__(file, line, field, message, record_id)
+        self.file, self.line, self.field, self.message, self.record_id = file, line, field, message, record_id
 
     def __str__(self) -> str:
         rid = f" (id {self.record_id})" if self.record_id else ""
         return f"{self.file}:{self.line}{rid}: field '{self.field}': {self.message}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RecordError) and self.args == other.args
+
+    __hash__ = Exception.__hash__
 
 
 def temp_token(index: int) -> str:

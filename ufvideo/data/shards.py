@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ufvideo.data.schema import RecordError, record_errors
+from ufvideo.errors import UFVideoError
 from ufvideo.files import read_json, sha256_file, sha256_text, write_json
 
 MANIFEST = "manifest.json"
@@ -56,6 +57,7 @@ class CuratedWriter:
             raise ValueError(f"shard_size must be positive, got {shard_size}")
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        _retire_previous(self.out_dir)
         self.data_root, self.recipe, self.shard_size = data_root, dict(recipe or {}), shard_size
         self._open: dict[str, tuple[TextIO, Path, int, int]] = {}  # split -> (handle, tmp path, index, count)
         self._next_index: Counter[str] = Counter()
@@ -164,6 +166,34 @@ class CuratedWriter:
         return manifest
 
 
+def _retire_previous(out_dir: Path) -> None:
+    """Remove an earlier dataset's manifest (first) and shards before writing a new one into the same directory.
+
+    The manifest goes first, so a rewrite interrupted at any point leaves a directory that readers refuse
+    ("no manifest") instead of an old manifest beside new shards.
+    """
+    manifest = out_dir / MANIFEST
+    if not manifest.exists():
+        return
+    try:
+        old = [str(s["path"]) for s in read_json(manifest).get("shards", [])]
+    except (ValueError, AttributeError, TypeError, KeyError):
+        old = []
+    manifest.unlink()
+    _fsync_dir(out_dir)
+    for name in old:
+        if "/" not in name and name.endswith(".jsonl"):
+            (out_dir / name).unlink(missing_ok=True)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(dataset_dir) / MANIFEST
     if not path.is_file():
@@ -191,17 +221,44 @@ def iter_records(
         if split is not None and shard["split"] != split:
             continue
         path = Path(dataset_dir) / shard["path"]
-        with open(path, encoding="utf-8") as handle:
+        verify_shard(dataset_dir, shard)  # before the first record: never yield records the manifest does not vouch for
+        with open(path, "rb") as handle:
             for line_no, line in enumerate(handle, start=1):
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise RecordError(str(path), line_no, "<line>", f"invalid JSON: {exc.msg}") from exc
+                record = parse_line(line, path, line_no)
                 if validate:
                     errors = record_errors(record, str(path), line_no)
                     if errors:
                         raise errors[0]
                 yield record
+
+
+def parse_line(line: bytes, path: str | os.PathLike[str], line_no: int) -> dict[str, Any]:
+    """One shard line -> its record; a line that is not a JSON object raises `RecordError` naming file and line."""
+    try:
+        record = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        cut = "" if line.endswith(b"\n") else " (the line is cut short: truncated file?)"
+        raise RecordError(str(path), line_no, "<line>", f"invalid JSON: {getattr(exc, 'msg', exc)}{cut}") from None
+    if not isinstance(record, dict):
+        raise RecordError(str(path), line_no, "<line>", f"expected a JSON object, got {type(record).__name__}")
+    return record
+
+
+def verify_shard(dataset_dir: str | os.PathLike[str], shard: Mapping[str, Any]) -> Path:
+    """The shard's path, after checking it exists and its sha256 matches the manifest (streamed: ~1 GB/s)."""
+    path = Path(dataset_dir) / shard["path"]
+    if not path.is_file():
+        raise ShardError(f"{path}: shard listed in {Path(dataset_dir) / MANIFEST} is missing")
+    if sha256_file(path) != shard.get("sha256"):
+        raise ShardError(
+            f"{path}: sha256 differs from {Path(dataset_dir) / MANIFEST} (the shard was modified or a rewrite of "
+            "the directory was interrupted); rebuild the dataset"
+        )
+    return path
+
+
+class ShardError(UFVideoError, ValueError):
+    """A shard that does not match its manifest: the dataset cannot be trusted as described."""
 
 
 @dataclass
@@ -219,8 +276,9 @@ class ValidationReport:
         return not self.errors
 
 
-def validate_dir(dataset_dir: str | os.PathLike[str], max_errors: int = 1000) -> ValidationReport:
-    """Check a curated directory end to end: manifest, shard digests, every record, unique ids, counts."""
+def validate_dir(dataset_dir: str | os.PathLike[str], max_errors: int = 1000, deep: bool = False) -> ValidationReport:
+    """Check a curated directory end to end: manifest, shard digests, every record, unique ids, counts; with
+    `deep`, also every record's media (videos decode to their last frame, masks decode; `ufvideo.data.media`)."""
     report = ValidationReport()
     try:
         manifest = read_manifest(dataset_dir)
@@ -235,7 +293,8 @@ def validate_dir(dataset_dir: str | os.PathLike[str], max_errors: int = 1000) ->
             continue
         if sha256_file(path) != shard["sha256"]:
             report.errors.append(f"{path}: sha256 differs from the manifest (the shard was modified)")
-        _validate_shard(path, shard, report, seen)
+        root = data_root(dataset_dir, manifest) if deep else None
+        _validate_shard(path, shard, report, seen, root)
         if len(report.errors) >= max_errors:
             report.errors.append(f"stopped after {max_errors} errors")
             return report
@@ -245,7 +304,9 @@ def validate_dir(dataset_dir: str | os.PathLike[str], max_errors: int = 1000) ->
     return report
 
 
-def _validate_shard(path: Path, shard: Mapping[str, Any], report: ValidationReport, seen: dict[str, str]) -> None:
+def _validate_shard(
+    path: Path, shard: Mapping[str, Any], report: ValidationReport, seen: dict[str, str], root: Path | None = None
+) -> None:
     n = 0
     with open(path, encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, start=1):
@@ -263,6 +324,10 @@ def _validate_shard(path: Path, shard: Mapping[str, Any], report: ValidationRepo
             if record["id"] in seen:
                 report.errors.append(f"{where}: field 'id': duplicate of {seen[record['id']]}")
             seen[record["id"]] = where
+            if root is not None:
+                from ufvideo.data.media import media_errors  # decoders: imported only for a deep validation
+
+                report.errors.extend(media_errors(record, root, where))
             report.records += 1
             report.by_task[record["task"]] += 1
             report.by_source[record["source"]] += 1

@@ -19,6 +19,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from ufvideo.errors import UFVideoError
 from ufvideo.files import atomic_write
 
 # The public code assumes 3 fps for frame folders (MVBench's TVQA frames) and 25 fps for gifs.
@@ -31,7 +32,7 @@ VideoSource = PathLike | Sequence[PathLike]
 Backend = Literal["auto", "pyav", "torchcodec"]
 
 
-class VideoError(ValueError):
+class VideoError(UFVideoError, ValueError):
     """A video or frame source that cannot be opened or decoded; the message names the path."""
 
 

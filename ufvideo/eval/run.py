@@ -146,9 +146,11 @@ def _predict_kwargs(fn: PredictFn, cfg: EvalConfig) -> dict[str, Any]:
 def _checkpoint_ref(uri: str) -> dict[str, str]:
     if not uri:
         return {"uri": "", "digest": ""}
-    from ufvideo.checkpoint import checkpoint_digest
+    from ufvideo.checkpoint import checkpoint_digest, materialize
 
-    return {"uri": uri, "digest": checkpoint_digest(uri)}
+    # The digest of the files inference loads (the verified local copy of an s3:// checkpoint), never a second,
+    # separate read of the remote prefix that could see other bytes.
+    return {"uri": uri, "digest": checkpoint_digest(materialize(uri))}
 
 
 def _parser_digest(bench: Benchmark) -> str:
@@ -156,6 +158,15 @@ def _parser_digest(bench: Benchmark) -> str:
     other rules) are predicted again rather than scored as if the current parser had made them."""
     source = inspect.getsource(inspect.getmodule(bench.parse) or bench.parse)
     return hashlib.sha256(source.encode("utf-8")).hexdigest()[:16]
+
+
+# EvalConfig fields that change what the model predicts: rows predicted under other values are predicted again on
+# resume. A new setting of that kind is added here, and only here.
+PREDICTION_FIELDS = ("mask_mode", "max_new_tokens")
+
+
+def prediction_settings(cfg: EvalConfig) -> dict[str, Any]:
+    return {name: getattr(cfg, name) for name in PREDICTION_FIELDS}
 
 
 def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dict[str, str]) -> dict[str, Any]:
@@ -166,6 +177,7 @@ def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dic
         "strict": cfg.strict_parsing,
         "compat": cfg.compat,
         "parser": _parser_digest(bench),
+        "settings": prediction_settings(cfg),
         "control": cfg.control,
         "control_seed": cfg.control_seed if cfg.control == SHUFFLED_VIDEO else None,
     }

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from safetensors.torch import save_file
 
-from ufvideo.files import write_json
+from ufvideo.files import umask_mode, write_json
 from ufvideo.model.weights import iter_tensors, save_sharded
 
 SAM_PREFIX = "model.mask_encoder.sam2_model."
@@ -323,6 +323,8 @@ def run(
     if converter.memory:
         save_file({k: v.contiguous() for k, v in converter.memory.items()}, str(out / MEMORY_FILE))
         files.append(out / MEMORY_FILE)
+    for path in files:
+        umask_mode(path)
     report.files = [p.name for p in files]
     if (src / "tokenizer_config.json").exists():
         from ufvideo.model.processing import UFVideoProcessor

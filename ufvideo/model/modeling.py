@@ -15,10 +15,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import save_model
 from transformers import PreTrainedModel, Qwen2ForCausalLM, Sam2Model, SiglipVisionModel
 from transformers.utils import ModelOutput
 
+from ufvideo.checkpoint import CheckpointError
+from ufvideo.files import umask_mode
 from ufvideo.model.configuration import UFVideoConfig
 from ufvideo.model.connector import STCConnector
 from ufvideo.model.region import RegionEncoder
@@ -237,6 +240,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         directory.mkdir(parents=True, exist_ok=True)
         self.config.save_pretrained(str(directory))
         save_model(self, str(directory / WEIGHTS_NAME))
+        umask_mode(directory / WEIGHTS_NAME)
         if processor is not None:
             processor.save_pretrained(directory)
 
@@ -267,7 +271,11 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         with init_empty_weights(include_buffers=False):  # buffers stay real: the non-persistent ones are computed
             model = cls(config)
         model.name_or_path = str(directory)  # where mask_mode="propagate" looks for SAM2 memory weights
-        missing, unexpected = load_into(model, files, device, dtype)
+        try:
+            missing, unexpected = load_into(model, files, device, dtype)
+        except (SafetensorError, OSError) as err:  # a truncated or foreign file: name it, it is the user's to fix
+            where = files[0] if len(files) == 1 else directory
+            raise CheckpointError(f"{where}: cannot read the weights ({err})") from err
         if unexpected or (strict and missing):
             shown = f"missing keys {sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}"
             raise ValueError(f"{directory}: {shown}")

@@ -23,7 +23,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ufvideo import storage
+from ufvideo.errors import UFVideoError
 from ufvideo.registry.gate import Decision, evaluate, load_policy
+from ufvideo.registry.lock import registry_lock
 
 DEFAULT_NAME = "ufvideo"
 NAME_ENV = "UFVIDEO_MODEL_NAME"
@@ -33,7 +35,7 @@ NULL = "null"
 _log = logging.getLogger(__name__)
 
 
-class RegistryError(ValueError):
+class RegistryError(UFVideoError, ValueError):
     """A registry operation that cannot proceed; the message names the model, version or file involved."""
 
 
@@ -289,9 +291,16 @@ def _write_decision(name: str, version: str, decision: Decision, policy_source: 
 def promote(name: str | None = None, version: str | None = None, policy: str | None = None) -> Promotion:
     """Run the gate on a version (default: the `candidate`); on pass move `champion` to it, keeping the old one.
 
-    A failed gate changes no alias; its reasons are written to the version's `gate.*` tags either way.
+    A failed gate changes no alias; its reasons are written to the version's `gate.*` tags either way. The champion
+    is read, judged against and replaced under the registry lock, so concurrent promotions end as some serial
+    order of them would: none passes its gate against a champion that another one has meanwhile replaced.
     """
     name = model_name(name)
+    with registry_lock(name):
+        return _promote(name, version, policy)
+
+
+def _promote(name: str, version: str | None, policy: str | None) -> Promotion:
     candidate = resolve(name, version)
     champion = alias_version(name, CHAMPION)
     before = str(champion.version) if champion is not None else None
@@ -320,6 +329,11 @@ def promote(name: str | None = None, version: str | None = None, policy: str | N
 def rollback(name: str | None = None) -> tuple[str, str]:
     """Point `champion` back at the version it replaced; returns (from, to). Repeated calls walk further back."""
     name = model_name(name)
+    with registry_lock(name):
+        return _rollback(name)
+
+
+def _rollback(name: str) -> tuple[str, str]:
     champion = alias_version(name, CHAMPION)
     if champion is None:
         raise RegistryError(f"model {name!r} has no champion to roll back")

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 
+from ufvideo.process import supervised
 from ufvideo.train.args import add_arguments
 from ufvideo.train.run import main
 
@@ -14,6 +15,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m ufvideo.train", description="train one UFVideo stage")
     add_arguments(parser)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    supervised()
     result = main(parser.parse_args())
     if result:
         print(json.dumps(result, indent=2, sort_keys=True))

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from ufvideo.files import atomic_write
+
 log = logging.getLogger(__name__)
 COMPLETE_MARK = "UFVIDEO_COMPLETE"  # written last into a step checkpoint, after every rank has saved
 CHECKPOINT_PREFIX = "checkpoint-"
@@ -98,29 +100,50 @@ class ThroughputMeter:
 
 
 class MLflowLogger(TrainerCallback):
-    """Every `Trainer` log -> metrics of the active MLflow run (rank 0 only; no artifacts, ever)."""
+    """Every `Trainer` log -> metrics of the active MLflow run (rank 0 only; no artifacts, ever).
+
+    With a `spool`, a tracking failure is a warning and the metrics wait in the spool: training never stops for it.
+    """
+
+    def __init__(self, spool: Any = None) -> None:
+        self.spool = spool
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **_: Any) -> None:
         import mlflow
 
         from ufvideo.tracking import log_metrics
 
-        if not state.is_world_process_zero or not logs or mlflow.active_run() is None:
+        active = mlflow.active_run()
+        if not state.is_world_process_zero or not logs or active is None:
             return
         numbers = {k: v for k, v in logs.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        log_metrics({k: v for k, v in numbers.items() if math.isfinite(float(v))}, step=state.global_step)
+        finite = {k: float(v) for k, v in numbers.items() if math.isfinite(float(v))}
+        if self.spool is None:
+            log_metrics(finite, step=state.global_step)
+        elif finite:
+            self.spool.log_metrics(active.info.run_id, finite, step=state.global_step)
+
+
+def mark_complete(output_dir: str | os.PathLike[str], step: int, is_main: bool) -> None:
+    """Mark `checkpoint-<step>` complete once every rank has written its part (a barrier under torchrun).
+
+    `UFVideoTrainer` calls this before HF's checkpoint rotation may delete older checkpoints, so the newest
+    complete checkpoint always exists on disk; `CompleteMarker.on_save` repeats it (idempotent) for trainers
+    that do not.
+    """
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    directory = Path(output_dir) / f"{CHECKPOINT_PREFIX}{step}"
+    if is_main and directory.is_dir() and not (directory / COMPLETE_MARK).is_file():
+        with atomic_write(directory / COMPLETE_MARK) as handle:
+            handle.write(f"{step}\n")
 
 
 class CompleteMarker(TrainerCallback):
     """After a step checkpoint is fully written by every rank, mark it complete; resume only trusts marked ones."""
 
     def on_save(self, args: Any, state: Any, control: Any, **_: Any) -> None:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        if state.is_world_process_zero:
-            directory = Path(args.output_dir) / f"{CHECKPOINT_PREFIX}{state.global_step}"
-            if directory.is_dir():
-                (directory / COMPLETE_MARK).write_text(f"{state.global_step}\n")
+        mark_complete(args.output_dir, state.global_step, state.is_world_process_zero)
 
 
 def _step_of(path: Path) -> int:

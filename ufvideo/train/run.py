@@ -24,10 +24,11 @@ import torch
 from transformers.trainer import TRAINING_ARGS_NAME
 
 from ufvideo import storage, tracking
-from ufvideo.checkpoint import checkpoint_digest, materialize, write_info
+from ufvideo.checkpoint import checkpoint_digest, materialize, publish, write_info
 from ufvideo.config import ConfigError, load_section, to_dict
 from ufvideo.data.dataset import CuratedDataset, LoadSettings
 from ufvideo.data.shards import read_manifest
+from ufvideo.spool import MetricSpool
 from ufvideo.train.args import (
     TrainConfig,
     checkpoints_dir,
@@ -40,14 +41,16 @@ from ufvideo.train.callbacks import (
     CompleteMarker,
     MLflowLogger,
     ThroughputMeter,
-    latest_complete_checkpoint,
     llm_flops_per_token,
 )
+from ufvideo.train.preemption import Preempted, PreemptionCallback, sigterm_saves
+from ufvideo.train.resume import resume_point
 from ufvideo.train.stages import apply_policy, parameter_counts
 from ufvideo.train.trainer import TrainCollator, UFVideoTrainer, lr_multiplier
 
 log = logging.getLogger(__name__)
 FINAL_DIR = "final"
+SPOOL_FILE = "tracking-spool.jsonl"  # tracking calls MLflow did not take, replayed when it answers
 
 
 def load_config(
@@ -109,7 +112,12 @@ def _load_settings(cfg: TrainConfig, model: Any) -> LoadSettings:
 
 
 def make_trainer(
-    cfg: TrainConfig, model: Any, processor: Any, dataset: CuratedDataset, callbacks: Sequence[Any] = ()
+    cfg: TrainConfig,
+    model: Any,
+    processor: Any,
+    dataset: CuratedDataset,
+    callbacks: Sequence[Any] = (),
+    spool: MetricSpool | None = None,
 ) -> UFVideoTrainer:
     """The configured trainer (policy already applied to `model`); exposed for tests and notebooks."""
     args = training_arguments(cfg)
@@ -124,7 +132,7 @@ def make_trainer(
         train_dataset=dataset,
         data_collator=TrainCollator(processor, cfg.max_length),
         processing_class=processor,
-        callbacks=[MLflowLogger(), CompleteMarker(), *callbacks],
+        callbacks=[MLflowLogger(spool), CompleteMarker(), *callbacks],
         meter=meter,
         no_decay=list(freeze.row_masked),
         group_by_length=cfg.group_by_length,
@@ -157,42 +165,75 @@ def export_checkpoint(trainer: UFVideoTrainer, directory: Path) -> None:
         (directory / TRAINING_ARGS_NAME).unlink(missing_ok=True)  # a pickle of our config: not part of a checkpoint
 
 
+def preflight(cfg: TrainConfig) -> None:
+    """Everything that can fail cheaply fails here, in one line, before the model is built: the batch arithmetic,
+    the tracking server, the output location (bucket exists, writable)."""
+    gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, world_size())
+    if global_rank() == 0:
+        tracking.preflight()
+        if cfg.output_uri:
+            storage.check_writable(cfg.output_uri)
+
+
 def run(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train one stage; returns {"checkpoint": {"uri", "digest"}, "metrics": {...}, "resumed_from", ...}.
 
-    `callbacks` are extra `TrainerCallback`s (e.g. a platform's progress reporter).
+    `callbacks` are extra `TrainerCallback`s (e.g. a platform's progress reporter). SIGTERM saves a checkpoint at
+    the end of the current step and raises `Preempted` (exit 143, run KILLED); the next run resumes from it.
     """
+    with tracking.bounded_requests():
+        return _run(cfg, callbacks)
+
+
+def _run(cfg: TrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     rank = global_rank()
-    gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, world_size())  # fail before heavy work
+    preflight(cfg)
     data_digest = read_manifest(cfg.data)["digest"]
     model, processor = build_model(cfg)
     dataset = CuratedDataset(cfg.data, cfg.split, _load_settings(cfg, model), seed=cfg.seed)
-    trainer = make_trainer(cfg, model, processor, dataset, callbacks)
-    resume = latest_complete_checkpoint(checkpoints_dir(cfg), clean=rank == 0)
+    preemption = PreemptionCallback()
+    spool = MetricSpool(Path(cfg.out) / SPOOL_FILE)
+    trainer = make_trainer(cfg, model, processor, dataset, [preemption, *callbacks], spool=spool)
+    resume = resume_point(cfg, data_digest, clean=rank == 0)
     if resume:
         log.info("resuming stage %d from %s", cfg.stage, resume)
+    if rank == 0 and spool.path.is_file():
+        with contextlib.suppress(Exception):  # metrics of an earlier attempt that the server never took
+            spool.replay()
     tracked = (
         tracking.start_run(
             f"train_stage{cfg.stage}",
             params=resolved_params(cfg, trainer, data_digest),
             data_digest=data_digest,
             tags={"ufvideo.resumed_from": resume or "", "ufvideo.profile": cfg.model},
+            spool=spool,
         )
         if rank == 0
         else contextlib.nullcontext()
     )
-    with tracked:
+    with tracked, sigterm_saves(preemption):
         output = trainer.train(resume_from_checkpoint=resume)
+        if preemption.requested:
+            step = preemption.stopped_at if preemption.stopped_at is not None else trainer.state.global_step
+            message = f"preempted: saved {checkpoints_dir(cfg) / f'checkpoint-{step}'}; rerun to resume"
+            log.warning(message)
+            raise Preempted(message)
         final = Path(cfg.out) / FINAL_DIR
         export_checkpoint(trainer, final)
-        result = _publish(cfg, trainer, final, data_digest, output, resume) if rank == 0 else {}
+        result = _publish(cfg, trainer, final, data_digest, output, resume, spool) if rank == 0 else {}
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         torch.distributed.barrier()
     return result
 
 
 def _publish(
-    cfg: TrainConfig, trainer: UFVideoTrainer, final: Path, data_digest: str, output: Any, resume: str | None
+    cfg: TrainConfig,
+    trainer: UFVideoTrainer,
+    final: Path,
+    data_digest: str,
+    output: Any,
+    resume: str | None,
+    spool: MetricSpool,
 ) -> dict[str, Any]:
     """ufvideo.json, copy to `output_uri`, digest, summary metrics (rank 0, inside the MLflow run)."""
     write_info(
@@ -208,9 +249,7 @@ def _publish(
     # The whole loss curve (step checkpoints only hold it up to their step), for DVC plots and reports.
     trainer.state.save_to_json(str(Path(cfg.out) / "trainer_state.json"))
     uri = cfg.output_uri or str(final)
-    if uri != str(final):
-        storage.copy_tree(final, uri)
-    digest = checkpoint_digest(uri)
+    digest = publish(final, uri) if uri != str(final) else checkpoint_digest(final)
     last = {}
     for entry in trainer.state.log_history:
         last.update({k: v for k, v in entry.items() if k in ("ce_loss", "bce_loss", "dice_loss", "loss")})
@@ -221,15 +260,16 @@ def _publish(
     }
     import mlflow
 
-    tracking.log_metrics(metrics)
-    mlflow.set_tags({"ufvideo.checkpoint_uri": uri, "ufvideo.checkpoint_digest": digest})
+    run_id = mlflow.active_run().info.run_id
+    spool.log_metrics(run_id, metrics, step=int(output.global_step))
+    spool.set_tags(run_id, {"ufvideo.checkpoint_uri": uri, "ufvideo.checkpoint_digest": digest})
     return {
         "checkpoint": {"uri": uri, "digest": digest},
         "metrics": metrics,
         "stage": cfg.stage,
         "data_digest": data_digest,
         "resumed_from": resume,
-        "run_id": mlflow.active_run().info.run_id,
+        "run_id": run_id,
     }
 
 

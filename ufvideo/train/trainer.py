@@ -14,9 +14,11 @@ from safetensors.torch import save_file
 from torch.utils.data import Sampler
 from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
+from transformers.trainer_utils import rotate_checkpoints
 
 from ufvideo.data.dataset import Collator
-from ufvideo.train.callbacks import ThroughputMeter
+from ufvideo.files import umask_mode
+from ufvideo.train.callbacks import ThroughputMeter, mark_complete
 
 # Mega-batches of this many global batches are sorted by length: similar lengths share a micro-batch (less padding)
 # while the order across mega-batches stays random.
@@ -196,6 +198,25 @@ class UFVideoTrainer(Trainer):
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
 
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        # HF rotates old checkpoints at the end of its save, before any callback runs: with save_total_limit=1 a kill
+        # right then would leave no *complete* checkpoint. So: save without rotation, mark complete, then rotate.
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
+        run_dir = self._get_output_dir(trial=trial)
+        mark_complete(run_dir, self.state.global_step, self.is_world_process_zero())
+        if self.args.should_save:
+            rotate_checkpoints(
+                output_dir=run_dir,
+                save_total_limit=limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
+
     def _reduce_sum(self, values: list[float]) -> list[float]:
         tensor = torch.tensor(values, dtype=torch.float64, device=self.args.device)
         if self.args.world_size > 1:
@@ -213,6 +234,7 @@ def save_weights(model: torch.nn.Module, directory: str | os.PathLike[str], stat
     # copy=True: parameters may be views into one flat DeepSpeed buffer, which safetensors refuses to write.
     tensors = {name: tensor.detach().to("cpu", copy=True).contiguous() for name, tensor in state.items()}
     save_file(tensors, os.path.join(str(directory), WEIGHTS_NAME), metadata={"format": "pt"})
+    umask_mode(os.path.join(str(directory), WEIGHTS_NAME))
 
 
 def lr_multiplier(name: str, multipliers: Mapping[str, float]) -> float:
