@@ -155,7 +155,7 @@ def train(settings: Settings, model: Any, processor: Any, profile: str, steps: i
     result: dict[str, Any] = {
         "steps": len(recorder.logs),
         "measured_steps": len(measured),
-        "batch_size": cfg.per_device_batch_size,
+        "per_device_batch_size": cfg.per_device_batch_size,
         "bf16": cfg.bf16,
         "gradient_checkpointing": cfg.gradient_checkpointing,
         "deepspeed": cfg.deepspeed,
@@ -198,7 +198,6 @@ def tiny_train(settings: Settings) -> dict[str, Any]:
     steps = settings.scale(6, 3)
     values = {"bf16": True, "global_batch_size": 4, "per_device_batch_size": 4}
     result = train(settings, model, processor, "tiny", steps, warmup=1, **values)
-    result["per_device_batch_size"] = result.pop("batch_size")
     model = model.to(device=settings.device, dtype=torch.bfloat16).eval()
     examples = [sample(model.config, i, seed=1) for i in range(2)]
     generations = model.generate(prompt_batch(processor, examples), processor, max_new_tokens=16)
