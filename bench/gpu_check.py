@@ -12,7 +12,7 @@ Each part records its peak memory. Results go to OUT/gpu_check.json and OUT/gpu_
 part, so whatever finished survives a later failure or the global time budget running out.
 
   python bench/gpu_check.py --out DIR                 # on the GPU (<= --budget-s seconds, default 420)
-  python bench/gpu_check.py --cpu --out DIR           # dry run on tiny shapes, seconds (tests/bench runs it)
+  python bench/gpu_check.py --cpu --out DIR           # dry run on tiny shapes (tests/bench runs it)
   python bench/gpu_check.py --out DIR --parts generation midsize_zero2   # rerun some parts only
 Exit status 1 when a part failed or timed out, 0 otherwise (skipped parts included).
 """
@@ -35,15 +35,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(HERE), str(ROOT)]  # gpu_parts/gpu_workload beside this file; ufvideo from the checkout
 
-# (part, longest it may take on the GPU in seconds); the order is the order of importance.
+# (part, longest it may take on the GPU, in the CPU dry run) in seconds; the order is the order of importance. On a
+# loaded 2-core CPU the dry run's parts are slow to import, not to run, and DeepSpeed JIT-builds a C++ op there.
 PLAN = (
-    ("environment", 60),
-    ("tiny_train", 120),
-    ("midsize_train", 180),
-    ("generation", 180),
-    ("midsize_zero2", 200),
+    ("environment", 60, 180),
+    ("tiny_train", 120, 240),
+    ("midsize_train", 180, 240),
+    ("generation", 180, 240),
+    ("midsize_zero2", 200, 480),
 )
-CPU_PART_S = 240  # a dry-run part on tiny shapes (the loaded 2-core CI machine is slow to import, not to run)
 MIN_PART_S = 20  # a part is not started with less time than this left in the budget
 SCHEMA = 1
 
@@ -52,10 +52,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="directory for gpu_check.json and gpu_check.md")
     parser.add_argument("--cpu", action="store_true", help="dry run on the CPU with tiny shapes")
-    parser.add_argument("--budget-s", type=float, default=None, help="global time budget (default 420 GPU, 600 CPU)")
-    parser.add_argument("--parts", nargs="+", choices=[name for name, _ in PLAN], default=None)
+    parser.add_argument("--budget-s", type=float, default=None, help="global time budget (default 420 GPU, 900 CPU)")
+    parser.add_argument("--parts", nargs="+", choices=[name for name, *_ in PLAN], default=None)
     parser.add_argument("--peak-tflops", type=float, default=None, help="MFU denominator (default: by GPU name)")
-    parser.add_argument("--part", choices=[name for name, _ in PLAN], help=argparse.SUPPRESS)  # child process
+    parser.add_argument("--part", choices=[name for name, *_ in PLAN], help=argparse.SUPPRESS)  # child process
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -91,6 +91,8 @@ def _run_part(name: str, args: argparse.Namespace, timeout: float, scratch: Path
     command += ["--result", str(result_file), "--workdir", str(scratch / name)]
     command += ["--cpu"] * args.cpu + (["--peak-tflops", str(args.peak_tflops)] if args.peak_tflops else [])
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if args.cpu:  # DeepSpeed's CPU backend JIT-builds an op: a part killed mid-build must not leave a shared lock
+        env.setdefault("TORCH_EXTENSIONS_DIR", str(scratch / "torch_extensions"))
     start = time.perf_counter()
     with open(log_file, "w") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -180,7 +182,7 @@ def _write(out: Path, report: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     """All requested parts in order, within the budget; the report is rewritten after each part."""
     started = time.perf_counter()
-    budget = args.budget_s or (600.0 if args.cpu else 420.0)
+    budget = args.budget_s or (900.0 if args.cpu else 420.0)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {
@@ -192,16 +194,16 @@ def run(args: argparse.Namespace) -> int:
         "elapsed_s": 0.0,
         "parts": {},
     }
-    wanted = args.parts or [name for name, _ in PLAN]
+    wanted = args.parts or [name for name, *_ in PLAN]
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as scratch:
-        for name, cap in PLAN:
+        for name, gpu_cap, cpu_cap in PLAN:
             if name not in wanted:
                 continue
             left = budget - (time.perf_counter() - started)
             if left < MIN_PART_S:
                 part = {"status": "skipped", "reason": f"global time budget spent ({left:.0f} s left)"}
             else:
-                timeout = min(left, CPU_PART_S if args.cpu else cap)
+                timeout = min(left, cpu_cap if args.cpu else gpu_cap)
                 print(f"gpu_check: {name} (up to {timeout:.0f} s)", flush=True)
                 part = _run_part(name, args, timeout, Path(scratch))
                 print(f"gpu_check: {name} -> {part.get('status')} in {part.get('seconds')} s", flush=True)
