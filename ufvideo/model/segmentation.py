@@ -73,13 +73,15 @@ def decode_masks(sam: Sam2Model, features: SamFeatures, prompts: torch.Tensor) -
     points = torch.zeros(frames, n, 1, 2, device=device, dtype=dtype)
     labels = -torch.ones(frames, n, 1, dtype=torch.long, device=device)
     sparse, dense = sam.prompt_encoder(input_points=points, input_labels=labels, input_boxes=None, input_masks=None)
-    sparse = torch.cat([sparse, prompts.to(sparse.dtype)[None, :, None, :].expand(frames, -1, -1, -1)], dim=2)
-    positional = sam.get_image_wide_positional_embeddings().repeat(frames, 1, 1, 1)
+    # SAM2's positional encodings are fp32 buffers; DeepSpeed's bf16 mode casts parameters only, so they stay fp32
+    # there while the image features are bf16. Everything entering the decoder takes the features' dtype.
+    sparse = torch.cat([sparse.to(dtype), prompts.to(dtype)[None, :, None, :].expand(frames, -1, -1, -1)], dim=2)
+    positional = sam.get_image_wide_positional_embeddings().to(dtype).repeat(frames, 1, 1, 1)
     masks, iou, _, _ = sam.mask_decoder(
         image_embeddings=features.embeddings,
         image_positional_embeddings=positional,
         sparse_prompt_embeddings=sparse,
-        dense_prompt_embeddings=dense,
+        dense_prompt_embeddings=dense.to(dtype),
         multimask_output=True,
         high_resolution_features=features.high_res,
     )
