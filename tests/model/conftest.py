@@ -60,6 +60,13 @@ def tiny():
     return model.eval(), processor
 
 
+@pytest.fixture(scope="module")
+def released_tiny():
+    """The tiny model in the released layout: none of the tiny-only visual-token modules (for conversion tests)."""
+    model, processor = ufvideo_tiny(seed=0, visual_token_norm="none")
+    return model.eval(), processor
+
+
 @pytest.fixture()
 def samples() -> dict[str, Any]:
     return mixed_samples()

@@ -149,8 +149,8 @@ def public_state(model: UFVideoForConditionalGeneration) -> dict[str, torch.Tens
     return state
 
 
-def test_tiny_model_in_public_layout_converts_with_nothing_unmapped_or_missing(tiny) -> None:
-    model, _ = tiny
+def test_tiny_model_in_public_layout_converts_with_nothing_unmapped_or_missing(released_tiny) -> None:
+    model, _ = released_tiny
     public = public_state(model)
     assert any(k.startswith(S + "sam_mask_decoder.") for k in public)
     converted, _, report = convert_state_dict(public, model.state_dict())

@@ -43,8 +43,8 @@ def to_meta_memory(key: str) -> str:
     return S + k
 
 
-def test_release_layout_converts_completely_and_loads(tiny, tmp_path) -> None:
-    model, _ = tiny
+def test_release_layout_converts_completely_and_loads(released_tiny, tmp_path) -> None:
+    model, _ = released_tiny
     _, _, memory_shapes = target_state(model)
     torch.manual_seed(1)
     memory = {k: torch.randn(v.shape) for k, v in memory_shapes.items()}
@@ -73,8 +73,8 @@ def test_release_layout_converts_completely_and_loads(tiny, tmp_path) -> None:
     assert all(torch.equal(own[k], v) for k, v in memory.items())
 
 
-def test_siglip_dir_fills_a_release_without_the_vision_tower(tiny, tmp_path) -> None:
-    model, _ = tiny
+def test_siglip_dir_fills_a_release_without_the_vision_tower(released_tiny, tmp_path) -> None:
+    model, _ = released_tiny
     public = public_state(model)
     tower = "model.vision_tower.vision_tower.vision_model."
     src, siglip = tmp_path / "release", tmp_path / "siglip"
