@@ -15,7 +15,7 @@ from ufvideo.files import sha256_file
 
 def test_synth_validate_curate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     synth = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(synth), "--seed", "1", "--videos", "8"]) == 0
+    assert main(["data", "synth", "--out", str(synth), "--seed", "1", "--videos", "8", "test_every=4"]) == 0
     assert main(["data", "validate", str(synth)]) == 0
     out = capsys.readouterr().out
     for task in TASKS:
@@ -100,7 +100,7 @@ def test_eval_command_on_the_synthetic_test_split(
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     synth = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(synth), "--videos", "4"]) == 0
+    assert main(["data", "synth", "--out", str(synth), "--videos", "4", "test_every=2"]) == 0
     model, processor = ufvideo_tiny(corpus=corpus_texts())
     ckpt = tmp_path / "ckpt"
     model.save_pretrained(ckpt, processor=processor)

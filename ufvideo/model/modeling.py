@@ -137,7 +137,8 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
             return tokens
         if self.training and tokens.reshape(-1, tokens.shape[-1]).shape[0] < 2:
             return (tokens - norm.running_mean) / (norm.running_var + norm.eps).sqrt()
-        return norm(tokens.reshape(-1, tokens.shape[-1]).float()).reshape(tokens.shape).to(tokens.dtype)
+        flat = tokens.reshape(-1, tokens.shape[-1]).to(norm.running_mean.dtype)  # the statistics' dtype (bf16 too)
+        return norm(flat).reshape(tokens.shape).to(tokens.dtype)
 
     def to_text_scale(self, tokens: torch.Tensor) -> torch.Tensor:
         """With `config.match_text_scale`, each visual token rescaled to the mean RMS of the text-embedding rows
@@ -273,7 +274,7 @@ class UFVideoForConditionalGeneration(PreTrainedModel):
         model.name_or_path = str(directory)  # where mask_mode="propagate" looks for SAM2 memory weights
         try:
             missing, unexpected = load_into(model, files, device, dtype)
-        except (SafetensorError, OSError) as err:  # a truncated or foreign file: name it, it is the user's to fix
+        except (SafetensorError, OSError, ValueError) as err:  # a truncated or foreign file: the user's to fix
             where = files[0] if len(files) == 1 else directory
             raise CheckpointError(f"{where}: cannot read the weights ({err})") from err
         if unexpected or (strict and missing):
