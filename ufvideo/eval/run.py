@@ -21,6 +21,7 @@ from ufvideo.eval.control import (
     CONTROLS,
     NONE,
     SHUFFLED_VIDEO,
+    accepted,
     prior_predict,
     shuffle_visual,
     shuffled_predict,
@@ -133,14 +134,7 @@ def _default_predict(model: Any, processor: Any, samples: list[Sample], batch_si
 
 
 def _predict_kwargs(fn: PredictFn, cfg: EvalConfig) -> dict[str, Any]:
-    wanted = {"mask_mode": cfg.mask_mode, "max_new_tokens": cfg.max_new_tokens, "compat": cfg.compat}
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return {}
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return wanted
-    return {k: v for k, v in wanted.items() if k in params}
+    return accepted(fn, {"mask_mode": cfg.mask_mode, "max_new_tokens": cfg.max_new_tokens, "compat": cfg.compat})
 
 
 def _checkpoint_ref(uri: str) -> dict[str, str]:
