@@ -144,6 +144,14 @@ def _cmd_model_convert(args: argparse.Namespace) -> int:
     return convert_main(args.extra + args.rest)
 
 
+def _cmd_model_merge(args: argparse.Namespace) -> int:
+    from ufvideo.model.merge import MergeConfig, run
+
+    result = run(MergeConfig(adapter=args.adapter, out=args.out, base=args.base, dtype=args.dtype))
+    print(json.dumps(result, indent=2, sort_keys=True))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ufvideo", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -182,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("rest", nargs=argparse.REMAINDER, help="--src DIR --out DIR [--sam sam2_hiera_large.pt]")
     convert.set_defaults(func=_cmd_model_convert, passthrough=True)
+    merge = model.add_parser("merge", help="fold a LoRA adapter checkpoint into its base: a full checkpoint")
+    merge.add_argument("--adapter", required=True, help="adapter checkpoint (path or s3://)")
+    merge.add_argument("--out", required=True, help="where the merged checkpoint goes (path or s3://)")
+    merge.add_argument("--base", default=None, help="read the base from here instead of its recorded URI")
+    merge.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"))
+    merge.set_defaults(func=_cmd_model_merge)
 
     config = groups.add_parser("config", help="inspect shipped profiles").add_subparsers(dest="cmd", required=True)
     show = config.add_parser("show", help="print a profile (or one section) with overrides applied")
