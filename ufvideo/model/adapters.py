@@ -55,11 +55,13 @@ class AdapterConfig:
             raise AdapterError("lora.targets: name at least one projection, e.g. [q_proj, v_proj]")
 
 
-def add_lora(model: nn.Module, cfg: AdapterConfig, trainable: bool = True) -> nn.Module:
+def add_lora(model: nn.Module, cfg: AdapterConfig, trainable: bool = True, seed: int = 0) -> nn.Module:
     """Inject LoRA layers into the decoder layers of `model.language_model` in place; returns the model.
 
     Only the adapter matrices of the LLM are left trainable inside the LLM (PEFT freezes the rest of it); the caller's
     freeze policy decides about every other part. `trainable=False` builds the layers for loading saved weights.
+    The A matrices are drawn from `seed` on a forked generator: a run and its resumption (and two runs of one
+    recipe) start from the same adapters whatever the global RNG has done before.
     """
     from peft import LoraConfig, inject_adapter_in_model
 
@@ -74,7 +76,9 @@ def add_lora(model: nn.Module, cfg: AdapterConfig, trainable: bool = True) -> nn
         bias="none",
     )
     try:
-        inject_adapter_in_model(peft_cfg, decoder)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            inject_adapter_in_model(peft_cfg, decoder)
     except ValueError as err:  # PEFT's "Target modules {...} not found in the base model"
         raise AdapterError(f"lora.targets={list(cfg.targets)}: {err}") from err
     if not trainable:

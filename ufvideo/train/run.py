@@ -124,7 +124,7 @@ def make_trainer(
 ) -> UFVideoTrainer:
     """The configured trainer (policy already applied to `model`); exposed for tests and notebooks."""
     args = training_arguments(cfg)
-    freeze = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower, cfg.lora)
+    freeze = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower, cfg.lora, cfg.seed)
     for name, param in model.named_parameters():  # a 0 multiplier freezes what the policy would train
         if param.requires_grad and lr_multiplier(name, cfg.lr_multipliers) == 0.0:
             param.requires_grad_(False)

@@ -30,6 +30,7 @@ class FreezeState:
     row_masked: dict[str, torch.Tensor] = field(default_factory=dict)  # parameter name -> trained row ids
     hooks: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list)
     adapter: AdapterConfig | None = None  # the LoRA settings under `lora`
+    seed: int = 0  # draws the LoRA initialisation
 
     def remove(self) -> None:
         for handle in self.hooks:
@@ -83,7 +84,7 @@ def _full(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
 
 
 def _lora(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
-    add_lora(model, state.adapter or AdapterConfig())
+    add_lora(model, state.adapter or AdapterConfig(), seed=state.seed)
     _align(model, state)  # freezes the LLM (adapters too), then trains the added token rows
     for name, param in model.language_model.named_parameters():
         if ".lora_" in name:
@@ -103,6 +104,7 @@ def apply_policy(
     policy: str,
     train_vision_tower: bool = False,
     adapter: AdapterConfig | None = None,
+    seed: int = 0,
 ) -> FreezeState:
     """Set `requires_grad` per policy (on top of the model's own always-frozen parts) and install row masks.
 
@@ -117,7 +119,7 @@ def apply_policy(
     model.region_encoder.requires_grad_(True)
     model.seg_projector.requires_grad_(True)
     model.apply_freezing()  # SigLIP frozen; in SAM2 only the reachable mask-decoder parts train
-    state = FreezeState(policy, adapter=adapter)
+    state = FreezeState(policy, adapter=adapter, seed=seed)
     POLICIES[policy](model, state)
     if train_vision_tower:
         _unfreeze_vision_tower(model)
