@@ -31,6 +31,7 @@ REQUIREMENTS = (
     "transformers",
     "tokenizers",
     "safetensors",
+    "peft",  # LoRA adapter checkpoints are merged into their base at load
     "numpy",
     "av",
     "pillow",
