@@ -112,3 +112,20 @@ def test_an_adapter_file_of_another_model_is_refused_by_name(checkpoints, tmp_pa
     save_file(tensors, str(broken / ADAPTER_WEIGHTS))
     with pytest.raises(AdapterError, match=rf"{key.replace('.', '[.]')} has shape \(7,"):
         load_checkpoint(broken)
+
+
+def test_model_merge_cli_writes_a_full_checkpoint_and_refuses_a_full_one(checkpoints, tmp_path: Path, capsys) -> None:
+    from ufvideo.checkpoint import read_info
+    from ufvideo.cli import main
+
+    base, adapter = checkpoints
+    out = tmp_path / "merged"
+    for _ in range(2):  # a second merge replaces the first in place
+        assert main(["model", "merge", "--adapter", str(adapter), "--out", str(out), "--base", str(base)]) == 0
+        printed = json.loads(capsys.readouterr().out)
+    assert printed["checkpoint"]["digest"] == checkpoint_digest(out)
+    assert read_info(out)["merged_from"]["base"] == {"uri": str(base), "digest": checkpoint_digest(base)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["merged"]  # no staging or old copy left behind
+    assert not same_weights(load_checkpoint(out)[0], load_checkpoint(adapter)[0])
+    assert main(["model", "merge", "--adapter", str(base), "--out", str(tmp_path / "x")]) == 2
+    assert "not an adapter checkpoint (no adapter_config.json)" in capsys.readouterr().err
