@@ -43,29 +43,30 @@ def load_checkpoint(
     overrides where an adapter's base is read from (its digest must still match the recorded one); `strict=False`
     lets the innermost full checkpoint lack heads (a converted VideoRefer base, as stage-1 init).
     """
-    model = load_model(uri, device, dtype, key, base, strict)
-    return model.eval(), UFVideoProcessor.from_pretrained(materialize(uri, key=key))
+    local = materialize(uri, key=key)
+    model = load_model(local, device, dtype, base, strict)
+    return model.eval(), UFVideoProcessor.from_pretrained(local)
 
 
 def load_model(
-    uri: str | os.PathLike[str],
+    local: Path,
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
-    key: str = "",
     base: str | None = None,
     strict: bool = True,
-    _depth: int = 0,
+    depth: int = 0,
 ) -> UFVideoForConditionalGeneration:
-    local = materialize(uri, key=key)
+    """The weights of a local checkpoint directory; an adapter's base is loaded first (recursively), then the
+    adapters are applied and merged."""
     document = read_adapter_config(local)
     if document is None:
         return UFVideoForConditionalGeneration.from_pretrained(local, device=device, strict=strict, dtype=dtype)
-    if _depth >= MAX_DEPTH:
-        raise CheckpointError(f"{uri}: adapter bases nest deeper than {MAX_DEPTH} (a cycle?)")
+    if depth >= MAX_DEPTH:
+        raise CheckpointError(f"{local}: adapter bases nest deeper than {MAX_DEPTH} (a cycle?)")
     settings = settings_of(document, str(local))
     base_local = resolve_base(local, document, base)
     # The adapter's base is always read at full precision: a QLoRA adapter merges into the unquantised weights.
-    model = load_model(base_local, device, dtype, strict=strict, _depth=_depth + 1)
+    model = load_model(base_local, device, dtype, strict=strict, depth=depth + 1)
     add_lora(model, dataclasses.replace(settings, quantize="none"), trainable=False)
     load_adapter_state(model, local)
     return merge_lora(model)

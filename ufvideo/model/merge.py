@@ -33,14 +33,13 @@ class MergeConfig:
 
 def run(cfg: MergeConfig) -> dict[str, Any]:
     """Merge and write; returns {"checkpoint": {"uri", "digest"}, "merged_from": {"adapter", "base"}}."""
-    from ufvideo.model.loader import load_checkpoint, resolve_base
+    from ufvideo.model.loader import load_checkpoint
 
     local = materialize(cfg.adapter)
     document = read_adapter_config(local)
     if document is None:
         raise AdapterError(f"{cfg.adapter}: not an adapter checkpoint (no adapter_config.json); nothing to merge")
     base = {"uri": cfg.base or str(document["base"]["uri"]), "digest": str(document["base"]["digest"])}
-    resolve_base(local, document, cfg.base)  # fails early, in one line, when the base is missing or other weights
     model, processor = load_checkpoint(local, dtype=DTYPES.get(cfg.dtype), base=cfg.base)
     merged_from = {"adapter": {"uri": str(cfg.adapter), "digest": checkpoint_digest(local)}, "base": base}
     info = {k: v for k, v in read_info(local).items() if k not in ("base_checkpoint", "created", "git_commit")}
