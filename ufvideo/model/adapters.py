@@ -19,6 +19,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ufvideo.config import ConfigError
 from ufvideo.errors import UFVideoError
 from ufvideo.files import umask_mode
 
@@ -46,13 +47,13 @@ class AdapterConfig:
 
     def __post_init__(self) -> None:
         if self.rank < 1:
-            raise AdapterError(f"lora.rank: must be >= 1, got {self.rank}")
+            raise ConfigError(f"lora.rank: must be >= 1, got {self.rank}")
         if not self.alpha > 0:
-            raise AdapterError(f"lora.alpha: must be > 0, got {self.alpha}")
+            raise ConfigError(f"lora.alpha: must be > 0, got {self.alpha}")
         if not 0.0 <= self.dropout < 1.0:
-            raise AdapterError(f"lora.dropout: must lie in [0, 1), got {self.dropout}")
+            raise ConfigError(f"lora.dropout: must lie in [0, 1), got {self.dropout}")
         if not self.targets:
-            raise AdapterError("lora.targets: name at least one projection, e.g. [q_proj, v_proj]")
+            raise ConfigError("lora.targets: name at least one projection, e.g. [q_proj, v_proj]")
 
 
 def add_lora(model: nn.Module, cfg: AdapterConfig, trainable: bool = True, seed: int = 0) -> nn.Module:
