@@ -30,15 +30,16 @@ Report = Callable[[Any, Any, argparse.Namespace], int]
 
 @dataclass(frozen=True)
 class Flag:
-    """One command-line flag: `names` and argparse keywords. `field`: its value is the config field of its dest."""
+    """One command-line flag: `names` and argparse keywords. `to_config`: its value sets the config field named by
+    its dest (else the flag is the command's own, e.g. --stage picks the step, --allow-reject the exit code)."""
 
     names: tuple[str, ...]
     kwargs: dict[str, Any] = field(default_factory=dict)
-    field: bool = True
+    to_config: bool = True
 
 
-def flag(*names: str, field: bool = True, **kwargs: Any) -> Flag:
-    return Flag(names, kwargs, field)
+def flag(*names: str, to_config: bool = True, **kwargs: Any) -> Flag:
+    return Flag(names, kwargs, to_config)
 
 
 # --------------------------------------------------------------------------- reports (a step's result, printed)
@@ -166,7 +167,7 @@ STEP_COMMANDS = (
         "train stage 1 or 2 (HF Trainer; DeepSpeed/torchrun per the recipe)",
         lambda args: f"train_stage{args.stage}",
         (
-            flag("--stage", type=int, choices=(1, 2), required=True, field=False),
+            flag("--stage", type=int, choices=(1, 2), required=True, to_config=False),
             flag("--data", help="curated dataset directory (overrides the config's data)"),
             flag("--out", help="working directory: step checkpoints and the final export"),
             flag("--init", help="checkpoint to start from (stage 2: the stage-1 checkpoint)"),
@@ -201,7 +202,7 @@ STEP_COMMANDS = (
             flag(
                 "--allow-reject",
                 action="store_true",
-                field=False,
+                to_config=False,
                 help="exit 0 when the gate rejects (the decision is in --out): a pipeline's outcome, not its failure",
             ),
         ),
@@ -219,7 +220,7 @@ def run_step(args: argparse.Namespace) -> int:
 def _step_args(command: Command, args: argparse.Namespace) -> argparse.Namespace:
     """Resolve the step name and the flag values (dest -> value) a command's parse gave."""
     args.step = command.step if isinstance(command.step, str) else command.step(args)
-    dests = [f.kwargs.get("dest") or f.names[0].lstrip("-").replace("-", "_") for f in command.flags if f.field]
+    dests = [f.kwargs.get("dest") or f.names[0].lstrip("-").replace("-", "_") for f in command.flags if f.to_config]
     args.flags = {dest: getattr(args, dest) for dest in dests}
     if args.step == "register":
         args.flags["fail_on_reject"] = False  # the CLI reports a rejection as exit 1 (or 0 with --allow-reject)
