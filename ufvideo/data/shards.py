@@ -177,7 +177,7 @@ def _retire_previous(out_dir: Path) -> None:
         return
     try:
         old = [str(s["path"]) for s in read_json(manifest).get("shards", [])]
-    except (ValueError, AttributeError, TypeError, KeyError):
+    except (ValueError, AttributeError, TypeError, KeyError, UFVideoError):
         old = []
     manifest.unlink()
     _fsync_dir(out_dir)
@@ -282,7 +282,7 @@ def validate_dir(dataset_dir: str | os.PathLike[str], max_errors: int = 1000, de
     report = ValidationReport()
     try:
         manifest = read_manifest(dataset_dir)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UFVideoError) as exc:
         report.errors.append(str(exc))
         return report
     seen: dict[str, str] = {}

@@ -6,8 +6,9 @@ run still plots what it did.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+
+from ufvideo.files import read_json
 
 
 def training_history(run_out: str) -> list[dict[str, float]]:
@@ -19,7 +20,7 @@ def training_history(run_out: str) -> list[dict[str, float]]:
     )
     if not states:
         return []
-    history = json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", [])
+    history = read_json(states[-1]).get("log_history", [])
     keys = ("loss", "ce_loss", "bce_loss", "dice_loss", "learning_rate")
     rows = []
     for entry in history:

@@ -22,6 +22,7 @@ from tests.eval.benchmarks.helpers import (
     rle_box,
 )
 from ufvideo.data.masks import decode_rle
+from ufvideo.errors import DataError
 from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.benchmarks.rvos import (
     mevis_layout,
@@ -131,5 +132,5 @@ def test_ref_davis17_ground_truth_is_the_palette_object(tmp_path: Path) -> None:
 def test_missing_anno_id_is_named(tmp_path: Path) -> None:
     root = mevis_fixture(tmp_path)
     dump(root / "mevis/valid_u/mask_dict.json", {"7": [rle_box(H, W, 0, 2, 0, 2), None, None]})
-    with pytest.raises(ValueError, match="video 0ab4afe7fb46 expression 1: anno_id 6 not in mask_dict"):
+    with pytest.raises(DataError, match="video 0ab4afe7fb46 expression 1: anno_id 6 not in mask_dict"):
         list(get_benchmark("mevis_valid_u").samples(root))
