@@ -72,12 +72,12 @@ def use_flash_saves(model: torch.nn.Module) -> None:
 
 
 def build(profile: str) -> tuple[torch.nn.Module, object, object]:
+    from ufvideo.contract import load_step_config
     from ufvideo.model import ufvideo_7b
-    from ufvideo.train import load_config
     from ufvideo.train.stages import apply_policy
     from ufvideo.train.trainer import lr_multiplier
 
-    cfg = load_config(2, profile)
+    cfg = load_step_config("train_stage2", profile)
     model, _ = ufvideo_7b(device="meta")
     model = model.to(torch.bfloat16)
     state = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower, cfg.lora, cfg.seed)

@@ -31,14 +31,15 @@ import sys
 from ufvideo.eval.control import format_value, summary_rows
 from ufvideo.model import ufvideo_tiny
 from ufvideo.data.synthetic import corpus_texts
-from ufvideo.train import load_config
+from ufvideo.contract import load_step_config
 from ufvideo.train.stages import apply_policy
 from ufvideo.train.trainer import lr_multiplier
 
 
 def counts(policy: str) -> tuple[int, int, int]:
     """(trainable tensors' parameters, values training changes, LLM values training changes) under `policy`."""
-    cfg = load_config(2, "tiny", overrides=["init=s1/final", f"freeze_policy={policy}", *sys.argv[1:]])
+    overrides = ["init=s1/final", f"freeze_policy={policy}", *sys.argv[1:]]
+    cfg = load_step_config("train_stage2", "tiny", overrides=overrides)
     model, _ = ufvideo_tiny(seed=0, corpus=corpus_texts())
     state = apply_policy(model, policy, cfg.train_vision_tower, cfg.lora)
     tensors = changed = llm = 0

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from ufvideo.config import ConfigError
+from ufvideo.contract import load_step_config
 from ufvideo.data.synthetic import corpus_texts
 from ufvideo.model import ufvideo_tiny
 from ufvideo.model.adapters import AdapterConfig, AdapterError, add_lora
-from ufvideo.train import load_config
 from ufvideo.train.stages import added_token_ids, apply_policy, parameter_counts
 
 from . import test_stages
@@ -19,6 +19,10 @@ from .test_stages import ARGMAX_PICKED, LLM_ROWS, one_step
 built, batch = test_stages.built, test_stages.batch  # the same fixtures: a tiny model's batch of every branch
 
 TINY_LORA = AdapterConfig(rank=4, alpha=16.0, dropout=0.0)
+
+
+def load_config(stage: int, profile: str, overrides: list[str] = ()):  # noqa: ANN201 - a TrainConfig
+    return load_step_config(f"train_stage{stage}", profile, overrides=list(overrides))
 
 
 def llm_trained(model: torch.nn.Module, row_masked: dict[str, torch.Tensor]) -> int:

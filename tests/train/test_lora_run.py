@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 
 from ufvideo.checkpoint import checkpoint_digest, publish, read_info
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth
+from ufvideo.data.synthetic import generate as synth
 from ufvideo.eval.run import EvalConfig
 from ufvideo.eval.run import run as evaluate
 from ufvideo.model.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS

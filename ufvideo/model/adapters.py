@@ -30,7 +30,7 @@ ROW_IDS = ":row_ids"  # suffix of the ids of those rows
 LLM_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-class AdapterError(UFVideoError, ValueError):
+class AdapterError(UFVideoError):
     """Adapter settings that cannot run here, or an adapter file that does not fit the model it is loaded into."""
 
 

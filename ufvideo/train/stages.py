@@ -18,9 +18,6 @@ from torch import nn
 from ufvideo.model.adapters import AdapterConfig, add_lora
 from ufvideo.model.modeling import UFVideoForConditionalGeneration
 
-ALWAYS_FROZEN = ("vision_tower", "sam.vision_encoder", "sam.prompt_encoder")
-NEW_PARTS = ("connector", "region_encoder", "seg_projector", "sam.mask_decoder")
-
 
 @dataclass
 class FreezeState:
@@ -96,7 +93,6 @@ POLICIES: dict[str, Callable[[UFVideoForConditionalGeneration, FreezeState], Non
     "full": _full,
     "lora": _lora,
 }
-STAGE_POLICY = {1: "align", 2: "full"}
 
 
 def apply_policy(
