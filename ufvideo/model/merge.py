@@ -25,6 +25,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 @dataclass
 class MergeConfig:
+    """The merge-model step: the adapter checkpoint, where the merged one goes, an optional base location."""
+
     adapter: str  # the adapter checkpoint (local or s3://)
     out: str  # where the merged checkpoint goes (local or s3://)
     base: str | None = None  # where the base is read from instead of the recorded URI (its digest must match)
