@@ -138,6 +138,24 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ufvideo.predict import PredictConfig, run
+
+    values = {"model": args.model, "video": args.video, "prompt": args.prompt, "requests": args.requests}
+    values.update({"out": args.out, "regions": args.region or None, "fps": args.fps})
+    cfg = load_section(
+        PredictConfig, "predict", profile=args.profile, config_file=args.config, overrides=args.overrides, values=values
+    )
+    result = run(cfg)
+    for doc in result["predictions"]:
+        spans = ", ".join(f"{s:.2f}-{e:.2f}s" for s, e in doc["spans"]) or "none"
+        print(f"[{doc['id']}] {doc['answer']}")
+        masks = f"{len(doc['masks'])} [SEG] x {len(doc['frames'])} frames"
+        print(f"  spans: {spans}; masks: {masks}; overlay: {doc['overlay']}")
+    print(f"wrote {cfg.out}")
+    return 0
+
+
 def _cmd_model_convert(args: argparse.Namespace) -> int:
     from ufvideo.model.convert import main as convert_main
 
@@ -205,6 +223,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--out", default=None, help="output directory")
     _add_common(evaluate)
     evaluate.set_defaults(func=_cmd_eval)
+
+    predict = groups.add_parser("predict", help="answer a prompt on your own video: text, spans, masks, overlay video")
+    predict.add_argument("--model", default=None, help="checkpoint dir, s3:// URI, or models:/NAME@ALIAS")
+    predict.add_argument("--video", default=None, help="video file or folder of frame images")
+    predict.add_argument("--prompt", default=None, help="the question; one <region> per --region")
+    predict.add_argument("--region", action="append", default=[], metavar="MASK.png@FRAME", help="an input object")
+    predict.add_argument("--requests", default=None, help="JSONL batch: {video, prompt, regions?, id?, fps?} a line")
+    predict.add_argument("--fps", type=float, default=None, help="frame rate of a frame folder (default 3)")
+    predict.add_argument("--out", default=None, help="output directory")
+    _add_common(predict)
+    predict.set_defaults(func=_cmd_predict)
 
     from ufvideo.registry.commands import add_parser as add_registry_parser
 
