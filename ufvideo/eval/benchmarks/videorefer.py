@@ -10,6 +10,7 @@ from typing import Any
 
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import frame_masks, judge_scores, read_json, video_turns
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
 from ufvideo.eval.types import Prediction, Rle, Sample, Turn
 
@@ -42,14 +43,15 @@ def _regions(record: dict[str, Any], mode: str, where: str) -> list[dict[int, Rl
 
 
 def videorefer_d_load(data_root: Path, split: str = "single") -> Iterator[Sample]:
-    path = data_root / ROOT / "VideoRefer-Bench-D.json"
+    root = benchmark_root(data_root, (ROOT,), ("VideoRefer-Bench-D.json",), "VideoRefer-Bench-D")
+    path = root / "VideoRefer-Bench-D.json"
     for i, record in enumerate(read_json(path)):
         where = f"{path}[{i}]"
         sample = Sample(
             id=str(record.get("id", i)),
             benchmark=f"videorefer_d_{split}",
             task="caption",
-            video=str(data_root / ROOT / "Panda-70M-part" / record["video"]),
+            video=str(root / "Panda-70M-part" / record["video"]),
             conversation=[],
             regions=_regions(record, split, where),
             region_mode=split,
@@ -79,7 +81,8 @@ def _frames(folder: Path) -> list[str]:
 
 
 def videorefer_q_load(data_root: Path, split: str = "single") -> Iterator[Sample]:
-    path = data_root / ROOT / "VideoRefer-Bench-Q.json"
+    root = benchmark_root(data_root, (ROOT,), ("VideoRefer-Bench-Q.json",), "VideoRefer-Bench-Q")
+    path = root / "VideoRefer-Bench-Q.json"
     for i, record in enumerate(read_json(path)):
         where = f"{path}[{i}]"
         regions = _regions(record, split, where)
@@ -89,7 +92,7 @@ def videorefer_q_load(data_root: Path, split: str = "single") -> Iterator[Sample
             id=str(record.get("id", i)),
             benchmark=f"videorefer_q_{split}",
             task="mcqa",
-            video=_frames(data_root / ROOT / record["video"]),
+            video=_frames(root / record["video"]),
             conversation=[],
             regions=regions,
             region_mode=split,
