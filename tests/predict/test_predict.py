@@ -4,6 +4,7 @@ prediction.json, mask PNGs and an overlay video; bad requests fail in one line n
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,7 @@ def _champion(tmp_path: Path, checkpoint: Path) -> str:
 
     metrics = tmp_path / "metrics.json"
     metrics.write_text(json.dumps({"benchmark": "synthetic", "metrics": {"qa_accuracy": 10.0}}))
-    name = "ufvideo-predict-test"
+    name = f"ufvideo-predict-{uuid.uuid4().hex[:8]}"
     versions.register(str(checkpoint), [str(metrics)], name=name)
     lenient = tmp_path / "lenient.yaml"  # an untrained tiny model: the gate's mechanism, not its thresholds
     lenient.write_text("tolerance: 100.0\nmin_metrics: 1\nbenchmarks: {}\n")
