@@ -152,6 +152,7 @@ def test_one_bad_row_gets_an_error_and_the_others_their_answers(tmp_path, video)
         {"video": video, "prompt": "What is [<region>] doing?"},
         {"video": video},
         {"video": video, "prompt": "What is it?", "regions": None},
+        {"video": video, "prompt": "[<region>]?", "regions": "[{"},
     ]
     out = model.predict(None, rows, params={"max_new_tokens": 3})
     assert len(out) == len(rows)
@@ -162,7 +163,8 @@ def test_one_bad_row_gets_an_error_and_the_others_their_answers(tmp_path, video)
     assert "row 2" in out[2]["error"] and "disagrees with the frame size" in out[2]["error"]
     assert out[3]["error"] == "row 3: the prompt has 1 <region> but field 'regions' is empty"
     assert out[4]["error"] == "row 4: field 'prompt' is required"
-    for i in (1, 2, 3, 4):
+    assert out[6]["error"].startswith("row 6: field 'regions': invalid JSON")
+    for i in (1, 2, 3, 4, 6):
         assert out[i]["text"] == "" and out[i]["masks"] == [] and out[i]["frames"] == []
     alone = model.predict(None, [rows[0]], params={"max_new_tokens": 3})  # the bad rows changed nothing
     assert alone[0]["text"] == out[0]["text"]

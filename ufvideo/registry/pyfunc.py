@@ -213,7 +213,10 @@ def _prepare(row: Mapping[str, Any], index: int, num_frames: int, scratch: Path)
     if VIDEO_TOKEN not in prompt:
         prompt = f"{VIDEO_TOKEN}\n{prompt}"
     regions_raw = row.get("regions")
-    regions = json.loads(regions_raw) if isinstance(regions_raw, str) and regions_raw else regions_raw
+    try:
+        regions = json.loads(regions_raw) if isinstance(regions_raw, str) and regions_raw else regions_raw
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"row {index}: field 'regions': invalid JSON ({exc.msg})") from None
     count = prompt.count(REGION_TOKEN)
     if _missing(regions) or not regions:
         if count:
