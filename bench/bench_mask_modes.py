@@ -32,7 +32,7 @@ from ufvideo.data.dataset import Collator, CuratedDataset, LoadSettings  # noqa:
 from ufvideo.data.masks import decode_rle  # noqa: E402
 from ufvideo.data.shards import iter_records  # noqa: E402
 from ufvideo.data.synthetic import SynthConfig, corpus_texts  # noqa: E402
-from ufvideo.data.synthetic import run as synth  # noqa: E402
+from ufvideo.data.synthetic import generate as synth  # noqa: E402
 from ufvideo.eval.inference import predict  # noqa: E402
 from ufvideo.eval.metrics import contour_accuracy, region_similarity  # noqa: E402
 from ufvideo.eval.types import Sample  # noqa: E402

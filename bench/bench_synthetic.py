@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ufvideo.data.synthetic import SynthConfig, build_records, corpus_texts, run, scene_for
+from ufvideo.data.synthetic import SynthConfig, build_records, corpus_texts, scene_for
+from ufvideo.data.synthetic import generate as run
 from ufvideo.data.synthetic.scene import render_frames
 from ufvideo.data.video import write_video
 

@@ -88,22 +88,25 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     work = Path(args.workdir)
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+    from ufvideo.contract import load_step_config
     from ufvideo.data.synthetic import SynthConfig, corpus_texts
-    from ufvideo.data.synthetic import run as synth
+    from ufvideo.data.synthetic import generate as synth
     from ufvideo.model import load_pretrained, ufvideo_tiny
-    from ufvideo.train import load_config, run
+    from ufvideo.train import run
 
     data = work / "synth"
     if not (data / "manifest.json").exists():
         synth(SynthConfig(out=str(data), videos=args.videos))
     results, timings, outputs = {}, {}, {}
-    stage1 = load_config(1, "tiny", overrides=[f"data={data}", f"out={work / 'stage1'}", *args.overrides])
+    stage1 = load_step_config(
+        "train_stage1", "tiny", overrides=[f"data={data}", f"out={work / 'stage1'}", *args.overrides]
+    )
     model, processor = ufvideo_tiny(seed=stage1.seed, corpus=corpus_texts())
     results["untrained"] = evaluate(model, processor, str(data))
     for stage in (1, 2):
         extra = [f"init={work / 'stage1' / 'final'}"] if stage == 2 else []
         overrides = [f"data={data}", f"out={work / f'stage{stage}'}", *extra, *args.overrides]
-        cfg = load_config(stage, "tiny", overrides=overrides)
+        cfg = load_step_config(f"train_stage{stage}", "tiny", overrides=overrides)
         start, cpu = time.perf_counter(), cpu_seconds()
         outputs[stage] = run(cfg)
         timings[f"stage{stage}_s"] = time.perf_counter() - start

@@ -139,12 +139,13 @@ def _median(rows: list[dict[str, float]], key: str) -> float | None:
 
 def train(settings: Settings, model: Any, processor: Any, profile: str, steps: int, warmup: int, **values: Any) -> dict:
     """`steps` optimizer steps through the project's trainer; rates are medians over the steps after `warmup`."""
+    from ufvideo.contract import load_step_config
     from ufvideo.train.callbacks import MLflowLogger
-    from ufvideo.train.run import load_config, make_trainer
+    from ufvideo.train.run import make_trainer
 
     base = {"out": str(settings.workdir / profile), "use_cpu": settings.cpu, "max_steps": steps, "logging_steps": 1}
     base.update(save_steps=10**9, peak_tflops=peak_tflops(settings), dataloader_num_workers=settings.scale(4, 0))
-    cfg = load_config(1, profile, values={**base, **values})
+    cfg = load_step_config("train_stage1", profile, flags={**base, **values})
     cfg = dataclasses.replace(cfg, deepspeed=values.get("deepspeed"), tf32=cfg.tf32 and not settings.cpu)
     dataset = SampleSet(model.config, size=steps * cfg.global_batch_size)
     recorder = _Recorder()

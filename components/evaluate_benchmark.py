@@ -6,11 +6,11 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Markdown, Metrics, Output
+from kfp.dsl.python_component import PythonComponent
 
-from components.image import GPU_IMAGE
+from components.image import DEFAULT_GPU_IMAGE
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def evaluate_benchmark(
     benchmark: str,
     checkpoint_uri: str,
@@ -24,7 +24,25 @@ def evaluate_benchmark(
     max_samples: int = 0,
     overrides: list = [],  # noqa: B006 (KFP reads defaults from the signature; never mutated)
 ) -> NamedTuple("EvalOutputs", metrics_uri=str):
-    """`checkpoint_digest` is an input so the step's cache key is (benchmark, checkpoint content, settings)."""
+    """Evaluate `checkpoint_uri` on `benchmark` into `<workspace>/runs/<run_id>/eval/<benchmark>`.
+
+    Args:
+        benchmark: Benchmark name (`ufvideo.eval.benchmarks.TABLE`), e.g. synthetic, mvbench.
+        checkpoint_uri: Checkpoint directory or s3:// prefix.
+        checkpoint_digest: The checkpoint's content digest; an input only so the step's cache key is (benchmark,
+            checkpoint content, settings).
+        workspace: Shared filesystem root (the PVC mount).
+        run_id: Pipeline run id: outputs go under `<workspace>/runs/<run_id>` and MLflow runs nest under it.
+        metrics: Output `Metrics`, each computed metric as `<benchmark>.<metric>` (metrics not computed are left out).
+        report: Output Markdown: the evaluation's report, or a metrics table when it wrote none.
+        data_root: Benchmark data root; empty means `<workspace>/data`.
+        profile: Shipped profile whose `eval` section is the base config.
+        max_samples: Evaluate only the first N samples; 0 means all.
+        overrides: `section.key=value` strings; those addressed to `eval.` apply here.
+
+    Returns:
+        metrics_uri: The written metrics.json.
+    """
     from ufvideo.pipeline import steps
 
     result = steps.evaluate(benchmark, checkpoint_uri, workspace, run_id, data_root, profile, max_samples, overrides)
@@ -35,3 +53,8 @@ def evaluate_benchmark(
     with open(report.path, "w", encoding="utf-8") as handle:
         handle.write(text)
     return (result["uri"],)
+
+
+def component(image: str = DEFAULT_GPU_IMAGE) -> PythonComponent:
+    """`evaluate_benchmark` as a KFP component running in `image` (the CUDA image)."""
+    return dsl.component(evaluate_benchmark, base_image=image, install_kfp_package=False)

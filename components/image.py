@@ -1,19 +1,16 @@
-"""The container images the components run in: the one place they are named.
+"""The container images' default names, and the rule a release applies to them.
 
-A release pins both by digest (`ghcr.io/ufvideo/ufvideo@sha256:...`): set `UFVIDEO_IMAGE` / `UFVIDEO_GPU_IMAGE` when
-compiling (`ufvideo pipeline compile --release` refuses tags). Development builds use the tags below, built from
-`components/images/Dockerfile.cpu` and `Dockerfile.cuda`.
+Images are bound when the pipeline is compiled (`pipelines/ufvideo_pipeline.py:build_pipeline(image, gpu_image)`,
+`python -m pipelines compile --image ... --gpu-image ...`), never read from the environment at import time: the
+same process can compile with different images, and importing a component changes nothing. Development builds use
+the tags below, built from `components/images/Dockerfile.cpu` and `Dockerfile.cuda`; a release pins both by
+digest (`ghcr.io/ufvideo/ufvideo@sha256:...`; `compile --release` refuses tags).
 """
 
 from __future__ import annotations
 
-import os
-
-DEFAULT_IMAGE = "ghcr.io/ufvideo/ufvideo:0.1.0"
-DEFAULT_GPU_IMAGE = "ghcr.io/ufvideo/ufvideo-cuda:0.1.0"
-
-IMAGE = os.environ.get("UFVIDEO_IMAGE") or DEFAULT_IMAGE  # curation, registration (CPU)
-GPU_IMAGE = os.environ.get("UFVIDEO_GPU_IMAGE") or DEFAULT_GPU_IMAGE  # training, evaluation (CUDA, DeepSpeed)
+DEFAULT_IMAGE = "ghcr.io/ufvideo/ufvideo:0.1.0"  # curation, registration (CPU)
+DEFAULT_GPU_IMAGE = "ghcr.io/ufvideo/ufvideo-cuda:0.1.0"  # training, evaluation (CUDA, DeepSpeed)
 
 
 def is_pinned(image: str) -> bool:

@@ -6,11 +6,11 @@ from typing import NamedTuple
 
 from kfp import dsl
 from kfp.dsl import Metrics, Model, Output
+from kfp.dsl.python_component import PythonComponent
 
-from components.image import GPU_IMAGE
+from components.image import DEFAULT_GPU_IMAGE
 
 
-@dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def train_stage(
     stage: int,
     workspace: str,
@@ -30,10 +30,37 @@ def train_stage(
     tolerations: list = [],  # noqa: B006
     pvc: str = "ufvideo-workspace",
     job_kind: str = "trainjob",
-    job_image: str = "",  # the pipeline passes the image this step runs (components/image.py)
+    job_image: str = "",
 ) -> NamedTuple("TrainOutputs", uri=str, digest=str):
-    """Train `stage` on the curated data; more than one node becomes a TrainJob/PyTorchJob with this pod's GPU
-    placement. The Model artifact points at the checkpoint and records the data digest it was trained on."""
+    """Train `stage` on the curated data; more than one node (or GPU) becomes torchrun or a TrainJob/PyTorchJob
+    with this pod's GPU placement. The Model artifact points at the checkpoint and records its data digest.
+
+    Args:
+        stage: 1 (align) or 2 (full fine-tune from the stage-1 checkpoint).
+        workspace: Shared filesystem root (the PVC mount); checkpoints go to `<workspace>/runs/<run_id>`.
+        run_id: Pipeline run id: the output location and the MLflow parent run.
+        data_uri: The curated directory (curate_data's `uri`).
+        data_digest: Its manifest digest, recorded on the Model artifact (lineage).
+        model: Output `Model` pointer (JSON: uri, digest, stage, data_digest) to the final checkpoint.
+        metrics: Output `Metrics`: the stage's summary metrics (final losses, global step, runtime).
+        init_uri: Checkpoint to start from; stage 2 needs the stage-1 checkpoint.
+        profile: Shipped profile whose `train_stage<N>` section is the base config.
+        overrides: `section.key=value` strings; those addressed to `train_stage<N>.` apply here.
+        checkpoint_store: Optional local or s3:// prefix; the final checkpoint is copied to
+            `<store>/<run_id>/stage<N>`.
+        num_nodes: Nodes to train on; more than one launches a training job.
+        gpus_per_node: GPUs per node; more than one runs torchrun in the pod (or per node of the job).
+        accelerator: The accelerator resource name, e.g. nvidia.com/gpu.
+        node_selector: The GPU pool's node selector for the job's pods.
+        tolerations: The GPU pool's tolerations for the job's pods.
+        pvc: The workspace PersistentVolumeClaim the job's pods mount.
+        job_kind: "trainjob" (Kubeflow Trainer v2) or "pytorchjob" (training-operator v1).
+        job_image: The image of the job's pods; the pipeline passes the image this step runs.
+
+    Returns:
+        uri: The final checkpoint.
+        digest: Its content digest.
+    """
     from ufvideo.pipeline import launch, steps
 
     settings = launch.LaunchSettings(
@@ -53,3 +80,8 @@ def train_stage(
     for key, value in result["metrics"].items():
         metrics.log_metric(key, float(value))
     return (ckpt["uri"], ckpt["digest"])
+
+
+def component(image: str = DEFAULT_GPU_IMAGE) -> PythonComponent:
+    """`train_stage` as a KFP component running in `image` (the CUDA image)."""
+    return dsl.component(train_stage, base_image=image, install_kfp_package=False)

@@ -153,3 +153,22 @@ def test_default_uri_is_sqlite_in_working_dir(
     stored = _client(f"sqlite:///{tmp_path / 'mlflow.db'}").get_run(run.info.run_id)
     assert stored.data.metrics == {"score": 0.75}
     assert _client(f"sqlite:///{tmp_path / 'mlflow.db'}").get_experiment(stored.info.experiment_id).name == "ufvideo"
+
+
+def test_pipeline_parent_is_shared_by_the_steps_of_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
+    with tracking.pipeline_parent("run-a") as first:
+        assert os.environ["MLFLOW_RUN_ID"] == first
+    assert "MLFLOW_RUN_ID" not in os.environ
+    with tracking.pipeline_parent("run-a") as again:
+        pass
+    with tracking.pipeline_parent("run-b") as other:
+        pass
+    assert again == first and other != first
+    assert mlflow.get_run(first).data.tags[tracking.KFP_RUN_TAG] == "run-a"
+    monkeypatch.setenv("MLFLOW_RUN_ID", "platform-run")
+    with tracking.pipeline_parent("run-c") as given:
+        assert given == "platform-run"  # the platform's run wins; nothing is created

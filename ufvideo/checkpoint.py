@@ -103,7 +103,7 @@ def cache_dir() -> Path:
     return Path(configured) if configured else Path.home() / ".cache" / "ufvideo" / "checkpoints"
 
 
-class CheckpointError(UFVideoError, ValueError):
+class CheckpointError(UFVideoError):
     """A checkpoint that is incomplete, changed under its completion mark, or not the one that was asked for."""
 
 

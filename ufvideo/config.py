@@ -25,7 +25,7 @@ T = TypeVar("T")
 PROFILES = ("tiny", "ufvideo-7b")
 
 
-class ConfigError(UFVideoError, ValueError):
+class ConfigError(UFVideoError):
     """A config value that cannot be used; the message names the file (when known) and the dotted key."""
 
 

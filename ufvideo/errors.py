@@ -8,4 +8,9 @@ from __future__ import annotations
 
 
 class UFVideoError(Exception):
-    """Base of every user-facing error; subclasses also derive from the builtin they refine (ValueError, OSError)."""
+    """Base of every user-facing error (config, data, registry, video, checkpoint, storage). Subclasses do not derive
+    from ValueError: a ValueError is a bug and keeps its traceback."""
+
+
+class DataError(UFVideoError):
+    """An input data file (JSON, annotation, manifest) that cannot be used; the message names the file and line."""

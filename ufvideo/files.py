@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from ufvideo.errors import DataError
+
 _CHUNK = 1 << 20
 
 
@@ -83,9 +85,16 @@ def write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -
         handle.write("\n")
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
+def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
+    """The one JSON reader: a missing file is a FileNotFoundError naming it (and `what` it is), invalid JSON a
+    `DataError` naming the file and line."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"{path}: {what} not found")
     with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
+        try:
+            return json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno})") from exc
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:

@@ -36,6 +36,14 @@ def tracking_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / DEFAULT_DB_FILE}"
 
 
+def client() -> Any:
+    """An `MlflowClient` on the configured tracking URI (runs and the model registry)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow.MlflowClient()
+
+
 def experiment_name(experiment: str | None = None) -> str:
     return experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
 
@@ -372,3 +380,29 @@ def pipeline_run(name: str, experiment: str | None = None, tags: Mapping[str, An
         end_pipeline_run(run_id, "FAILED")
         raise
     end_pipeline_run(run_id, "FINISHED")
+
+
+KFP_RUN_TAG = "ufvideo.kfp_run_id"
+
+
+@contextlib.contextmanager
+def pipeline_parent(run_id: str, name: str = "ufvideo-pipeline") -> Iterator[str | None]:
+    """Nest the steps' MLflow runs under one parent per orchestrator run (a KFP run id), found by its tag or made.
+
+    A platform-provided `MLFLOW_RUN_ID` wins, and an empty `run_id` means no parent. The first step of a run
+    creates the parent; training is never cached, so the parallel evaluations always find it and cannot race to
+    create two. `pipeline_run` is the in-process form (the demo), this the one for steps in separate pods.
+    """
+    if os.environ.get("MLFLOW_RUN_ID") or not run_id:
+        yield os.environ.get("MLFLOW_RUN_ID")
+        return
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name(experiment_name())
+    query = f"tags.`{KFP_RUN_TAG}` = '{run_id}'"
+    found = client.search_runs([experiment.experiment_id], query, max_results=1) if experiment else []
+    parent = found[0].info.run_id if found else create_pipeline_run(name, tags={KFP_RUN_TAG: run_id})
+    with run_id_env(parent):
+        yield parent

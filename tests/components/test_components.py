@@ -1,6 +1,7 @@
-"""Each component's Python function on tiny inputs, chained as the pipeline chains them: curate (with the synthetic
-set) -> train stage 1 (one step) -> evaluate (two samples) -> register with the gate. Artifacts must carry URIs,
-digests and metrics that match what the library wrote, and a gate rejection must fail the step."""
+"""Each component's Python function on tiny inputs (the unit tier; `test_local.py` runs each under kfp.local),
+chained as the pipeline chains them: curate (with the synthetic set) -> train stage 1 (one step) -> evaluate (two
+samples) -> register with the gate. Artifacts must carry URIs, digests and metrics that match what the library
+wrote, and a gate rejection must fail the step."""
 
 from __future__ import annotations
 
@@ -14,13 +15,11 @@ import pytest
 import yaml
 from kfp import dsl
 
-from components.curate_data import curate_data
-from components.evaluate_benchmark import evaluate_benchmark
-from components.register_model import register_model
-from components.train_stage import train_stage
+from components import curate_data, evaluate_benchmark, register_model, train_stage
+from tests.pipeline_env import pipeline_env
 from ufvideo.checkpoint import checkpoint_digest
 from ufvideo.data.shards import read_manifest
-from ufvideo.pipeline.steps import KFP_RUN_TAG
+from ufvideo.tracking import KFP_RUN_TAG
 
 RUN_ID = "kfp-run-1"
 TRAIN_FAST = [
@@ -33,12 +32,7 @@ TRAIN_FAST = [
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("workspace")
     mp = pytest.MonkeyPatch()
-    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-    mp.delenv("MLFLOW_RUN_ID", raising=False)
-    mp.setenv("UFVIDEO_MODEL_NAME", "components-test")
-    lenient = root / "lenient.yaml"  # a few training steps cannot pass the tiny gate; the mechanism is tested
-    lenient.write_text("tolerance: 100.0\nmin_metrics: 1\nbenchmarks: {}\n")
-    mp.setenv("UFVIDEO_PROMOTION_POLICY", str(lenient))
+    pipeline_env(mp, root, "components-test")
     mp.chdir(root)  # MLflow's default ./mlruns (registered model artifacts) stays in the temporary workspace
     yield root
     mp.undo()
@@ -58,17 +52,17 @@ def named(component: Any, values: tuple) -> Any:
 @pytest.fixture(scope="module")
 def curated(workspace: Path) -> tuple[Any, Any, Any]:
     dataset, report = artifact(dsl.Dataset, workspace, "dataset"), artifact(dsl.Markdown, workspace, "curate_report")
-    out = curate_data.python_func(
+    out = curate_data.curate_data(
         workspace=str(workspace), run_id=RUN_ID, dataset=dataset, report=report, synth_videos=4
     )
-    return named(curate_data, out), dataset, report
+    return named(curate_data.component(), out), dataset, report
 
 
 @pytest.fixture(scope="module")
 def trained(workspace: Path, curated: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
     out = curated[0]
     model, metrics = artifact(dsl.Model, workspace, "model"), artifact(dsl.Metrics, workspace, "train_metrics")
-    result = train_stage.python_func(
+    result = train_stage.train_stage(
         stage=1,
         workspace=str(workspace),
         run_id=RUN_ID,
@@ -78,14 +72,14 @@ def trained(workspace: Path, curated: tuple[Any, Any, Any]) -> tuple[Any, Any, A
         metrics=metrics,
         overrides=TRAIN_FAST,
     )
-    return named(train_stage, result), model, metrics
+    return named(train_stage.component(), result), model, metrics
 
 
 @pytest.fixture(scope="module")
 def evaluated(workspace: Path, trained: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
     ckpt = trained[0]
     metrics, report = artifact(dsl.Metrics, workspace, "eval_metrics"), artifact(dsl.Markdown, workspace, "eval_md")
-    result = evaluate_benchmark.python_func(
+    result = evaluate_benchmark.evaluate_benchmark(
         benchmark="synthetic",
         checkpoint_uri=ckpt.uri,
         checkpoint_digest=ckpt.digest,
@@ -95,7 +89,7 @@ def evaluated(workspace: Path, trained: tuple[Any, Any, Any]) -> tuple[Any, Any,
         report=report,
         max_samples=2,
     )
-    return named(evaluate_benchmark, result), metrics, report
+    return named(evaluate_benchmark.component(), result), metrics, report
 
 
 def test_curate_data_points_at_the_curated_manifest(workspace: Path, curated: tuple[Any, Any, Any]) -> None:
@@ -137,7 +131,9 @@ def test_register_model_promotes_and_nests_under_the_pipeline_run(
 
     report = artifact(dsl.Markdown, workspace, "register_md")
     common = {"checkpoint_uri": trained[0].uri, "metrics_uris": [evaluated[0].metrics_uri], "run_id": RUN_ID}
-    out = named(register_model, register_model.python_func(workspace=str(workspace), report=report, **common))
+    out = named(
+        register_model.component(), register_model.register_model(workspace=str(workspace), report=report, **common)
+    )
     assert (out.name, out.version, out.champion) == ("components-test", "1", "1")
     assert "| promoted | True |" in Path(report.path).read_text()
     registered = json.loads((workspace / "runs" / RUN_ID / "register.json").read_text())
@@ -159,7 +155,7 @@ def test_register_model_fails_when_the_gate_rejects(workspace: Path, trained: tu
     policy.write_text(yaml.safe_dump({"min_metrics": 1, "benchmarks": {"synthetic": {"qa_accuracy": {"min": 101}}}}))
     report = artifact(dsl.Markdown, workspace, "register_md2")
     with pytest.raises(PromotionRejected, match="not promoted"):
-        register_model.python_func(
+        register_model.register_model(
             checkpoint_uri=trained[0].uri,
             metrics_uris=[evaluated[0].metrics_uri],
             workspace=str(workspace),

@@ -84,8 +84,9 @@ def _files(directory: Path) -> dict[str, bytes]:
 def test_curate_data_in_the_image_matches_the_subprocess_run(
     image: str, docker_host: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from components.curate_data import curate_data
+    from components import curate_data as module
 
+    curate_data = module.component(image)  # bound to the image built here (the default tag)
     runs = _run_both(
         tmp_path_factory,
         monkeypatch,
@@ -106,7 +107,9 @@ def test_curate_data_in_the_image_matches_the_subprocess_run(
 def test_register_model_in_the_image_matches_the_subprocess_run(
     image: str, docker_host: str, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from components.register_model import register_model
+    from components import register_model as module
+
+    register_model = module.component(image)
 
     def register(root: Path) -> Any:
         checkpoint = fake_checkpoint(root / "ckpt", seed=3)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
 
 from tests.data.sources.helpers import dump, tiny_video
+from ufvideo.cli import main
 from ufvideo.config import ConfigError
 from ufvideo.data import convert as convert_mod
-from ufvideo.data.convert import WORK, ConvertConfig, convert_main, run
+from ufvideo.data.convert import WORK, ConvertConfig, run
 from ufvideo.data.shards import iter_records
 from ufvideo.data.sources import get_source
 
@@ -74,22 +74,14 @@ def test_changed_options_discard_stale_parts(tmp_path: Path) -> None:
 
 def test_cli_handler_and_bad_configs(tmp_path: Path, capsys) -> None:
     raw = _raw(tmp_path / "raw", files=1)
-    args = argparse.Namespace(
-        source="llava_video_178k",
-        root=str(raw),
-        out=str(tmp_path / "o"),
-        split="train",
-        profile="tiny",
-        config=None,
-        overrides=["open_ended=2", "seed=5"],
-    )
-    assert convert_main(args) == 0
+    argv = ["data", "convert", "--source", "llava_video_178k", "--root", str(raw), "--out", str(tmp_path / "o")]
+    assert main([*argv, "--split", "train", "--profile", "tiny", "open_ended=2", "seed=5"]) == 0
     assert "converted llava_video_178k: 2 records" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="options.nope: unknown key"):
         run(ConvertConfig("llava_video_178k", str(raw), str(tmp_path / "p"), options={"nope": 1}))
     with pytest.raises(ConfigError, match="split 'valid' not supported"):
         run(ConvertConfig("llava_video_178k", str(raw), str(tmp_path / "p"), split="valid"))
-    with pytest.raises(ValueError, match="unknown source 'kinetics'"):
+    with pytest.raises(ConfigError, match="unknown source 'kinetics'"):
         run(ConvertConfig("kinetics", str(raw), str(tmp_path / "p")))
     with pytest.raises(FileNotFoundError, match="raw root not found"):
         run(ConvertConfig("mevis", str(tmp_path / "none"), str(tmp_path / "p")))

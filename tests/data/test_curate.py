@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_record
-from ufvideo.data.curate import CurateConfig, SourceSpec, run
+from ufvideo.config import ConfigError
+from ufvideo.data.curate import CurateConfig, SourceSpec
+from ufvideo.data.curate import curate as run
 from ufvideo.data.schema import TASKS
 from ufvideo.data.shards import CuratedWriter, data_root, iter_records, validate_dir
 
@@ -52,9 +54,9 @@ def test_mixture(tmp_path: Path) -> None:
 
 def test_bad_recipes(tmp_path: Path) -> None:
     a = _source(tmp_path / "a", "alpha", 4)
-    with pytest.raises(ValueError, match="exceeds the 4 available"):
+    with pytest.raises(ConfigError, match="exceeds the 4 available"):
         run(CurateConfig(out=str(tmp_path / "o"), sources=[SourceSpec(name="alpha", path=str(a), sample=9)]))
-    with pytest.raises(ValueError, match="lists no sources"):
+    with pytest.raises(ConfigError, match="lists no sources"):
         run(CurateConfig(out=str(tmp_path / "o")))
     with pytest.raises(ValueError, match=r"tasks: unknown \['seg'\]"):
         SourceSpec(name="x", path="p", tasks=["seg"])

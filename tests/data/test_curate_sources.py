@@ -10,7 +10,8 @@ from tests.data.sources.test_llava_video_178k import _fixture as llava_fixture
 from tests.data.sources.test_mevis import _mevis
 from ufvideo.config import configs_dir, from_dict, load_section, load_yaml
 from ufvideo.data import convert as convert_mod
-from ufvideo.data.curate import CurateConfig, SourceSpec, run
+from ufvideo.data.curate import CurateConfig, SourceSpec
+from ufvideo.data.curate import curate as run
 from ufvideo.data.shards import data_root, iter_records, validate_dir
 from ufvideo.data.sources import NAMES, get_source
 

@@ -12,7 +12,7 @@ from ufvideo.data.dataset import CuratedDataset, LoadSettings
 from ufvideo.data.masks import decode_rle
 from ufvideo.data.shards import ShardError
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth
+from ufvideo.data.synthetic import generate as synth
 from ufvideo.data.video import read_frames, segment_middle_indices
 from ufvideo.files import sha256_file
 

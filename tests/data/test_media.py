@@ -12,7 +12,7 @@ import pytest
 from ufvideo import cli
 from ufvideo.data.shards import validate_dir
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth
+from ufvideo.data.synthetic import generate as synth
 from ufvideo.files import sha256_file
 
 

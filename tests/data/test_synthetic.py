@@ -17,7 +17,8 @@ from ufvideo.data import synthetic
 from ufvideo.data.masks import decode_rle
 from ufvideo.data.schema import TASKS, record_errors
 from ufvideo.data.shards import iter_records, validate_dir
-from ufvideo.data.synthetic import SynthConfig, corpus_texts, run, scene_for, split_of
+from ufvideo.data.synthetic import SynthConfig, corpus_texts, scene_for, split_of
+from ufvideo.data.synthetic import generate as run
 from ufvideo.data.synthetic import language as lang
 from ufvideo.data.synthetic.scene import COLOURS, SHAPES, SIZES, Scene, full_masks, render_frames, shape_template
 

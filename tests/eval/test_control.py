@@ -15,7 +15,8 @@ import pytest
 from tests.eval.benchmarks.helpers import oracle_prediction
 from ufvideo.data.shards import CuratedWriter, iter_records
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth_run
+from ufvideo.data.synthetic import generate as synth_run
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.control import (
     derangement,
     lend_visual,
@@ -26,7 +27,6 @@ from ufvideo.eval.control import (
     video_key,
     visual_group,
 )
-from ufvideo.eval.registry import get_benchmark
 from ufvideo.eval.run import EvalConfig, run
 from ufvideo.eval.types import Prediction, Sample
 

@@ -10,7 +10,7 @@ import pytest
 
 from ufvideo.data.shards import iter_records
 from ufvideo.data.synthetic import SynthConfig, corpus_texts
-from ufvideo.data.synthetic import run as synth
+from ufvideo.data.synthetic import generate as synth
 from ufvideo.eval.inference import predict
 from ufvideo.eval.types import Sample
 from ufvideo.model import ufvideo_tiny

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from ufvideo.eval.registry import ScoreContext, benchmark_names, get_benchmark
+from ufvideo.config import ConfigError
+from ufvideo.eval.benchmarks import benchmark_names, get_benchmark
+from ufvideo.eval.registry import ScoreContext
 from ufvideo.eval.types import Sample
 
 EXPECTED = {
@@ -54,9 +56,9 @@ def test_server_splits_and_published_headlines() -> None:
 
 
 def test_unknown_names_and_aggregations_are_refused() -> None:
-    with pytest.raises(ValueError, match="unknown benchmark 'mvbenhc'; known: charades_sta"):
+    with pytest.raises(ConfigError, match="unknown benchmark 'mvbenhc'; known: charades_sta"):
         get_benchmark("mvbenhc")
-    with pytest.raises(ValueError, match="aggregation must be one of"):
+    with pytest.raises(ConfigError, match="aggregation must be one of"):
         ScoreContext(aggregation="pooled")
 
 

@@ -16,8 +16,9 @@ from tests.eval.benchmarks.helpers import MEVIS_H as H
 from tests.eval.benchmarks.helpers import MEVIS_W as W
 from tests.eval.benchmarks.helpers import mevis_fixture, oracle_prediction
 from tests.eval.test_judge import FakeEndpoint, serving
+from ufvideo.config import ConfigError
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth_run
+from ufvideo.data.synthetic import generate as synth_run
 from ufvideo.eval.run import EvalConfig, run
 from ufvideo.eval.types import Prediction, Sample
 
@@ -215,7 +216,7 @@ def test_errors_name_the_problem(synth_dir: Path, checkpoint: Path, tmp_path: Pa
             FakeInference(fail_after=0),
             _loader,
         )
-    with pytest.raises(ValueError, match="unknown benchmark 'nope'"):
+    with pytest.raises(ConfigError, match="unknown benchmark 'nope'"):
         run(EvalConfig(benchmark="nope", out=str(tmp_path), track=False), FakeInference(), _loader)
 
     def drops_one(model: Any, processor: Any, samples: list[Sample], batch_size: int) -> Iterator[Prediction]:

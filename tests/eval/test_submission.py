@@ -13,7 +13,7 @@ from PIL import Image
 from tests.eval.benchmarks.helpers import MEVIS_H as H
 from tests.eval.benchmarks.helpers import MEVIS_W as W
 from tests.eval.benchmarks.helpers import box, dump, mevis_fixture
-from ufvideo.eval.registry import get_benchmark
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.submission import (
     expected_mask_paths,
     mevis_submission,

@@ -7,8 +7,9 @@ import re
 import pytest
 import torch
 
+from ufvideo.cli import main
 from ufvideo.model import UFVideoForConditionalGeneration
-from ufvideo.model.convert import convert_state_dict, main
+from ufvideo.model.convert import convert_state_dict
 
 S = "model.mask_encoder.sam2_model."
 
@@ -170,7 +171,7 @@ def test_cli_reports_unmapped_keys(tmp_path, capsys, monkeypatch) -> None:
     src.mkdir()
     tensors = {"model.mm_projector.readout.0.bias": torch.zeros(3), "model.mystery": torch.zeros(1)}
     save_file(tensors, str(src / "a.safetensors"))
-    code = main(["--src", str(src), "--out", str(tmp_path / "out")])
+    code = main(["model", "convert", "--src", str(src), "--out", str(tmp_path / "out")])
     assert code == 1
     assert '"model.mystery"' in capsys.readouterr().out
     assert (tmp_path / "out" / "conversion_report.json").exists()

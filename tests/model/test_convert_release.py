@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from tests.model.test_convert import S, public_state
 from ufvideo.model import UFVideoForConditionalGeneration
-from ufvideo.model.convert import REPORT_FILE, run, target_state
+from ufvideo.model.convert import REPORT_FILE, target_state
+from ufvideo.model.convert import convert as run
 from ufvideo.model.propagation import build_video_model
 
 

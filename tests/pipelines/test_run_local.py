@@ -8,19 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from ufvideo.pipeline import commands
+from pipelines.local import run_local
+from tests.pipeline_env import pipeline_env
 
 
 def test_run_local_trains_evaluates_and_registers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.delenv("MLFLOW_RUN_ID", raising=False)
-    monkeypatch.setenv("UFVIDEO_MODEL_NAME", "kfp-local-test")
-    lenient = tmp_path / "lenient.yaml"  # two training steps cannot pass the tiny gate; the mechanism is tested
-    lenient.write_text("tolerance: 100.0\nmin_metrics: 1\nbenchmarks: {}\n")
-    monkeypatch.setenv("UFVIDEO_PROMOTION_POLICY", str(lenient))
-    result = commands.run_local(tmp_path / "work", synth_videos=4, max_samples=2)
+    pipeline_env(monkeypatch, tmp_path, "kfp-local-test")
+    result = run_local(tmp_path / "work", synth_videos=4, max_samples=2)
 
     run_dir = Path(result["run_dir"])
     registered = result["register"]

@@ -14,20 +14,17 @@ from google.protobuf import json_format
 from kfp.kubernetes import kubernetes_executor_config_pb2
 from kfp.pipeline_spec import pipeline_spec_pb2
 
-from ufvideo.pipeline import commands
+from pipelines.__main__ import DEFAULT_YAML
+from pipelines.ufvideo_pipeline import compile_pipeline, gated_benchmarks
+from ufvideo.config import ConfigError
 
-COMMITTED = commands.DEFAULT_YAML
+COMMITTED = DEFAULT_YAML
 
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], dict[str, Any], Path]:
-    mp = pytest.MonkeyPatch()
-    mp.delenv("UFVIDEO_IMAGE", raising=False)
-    mp.delenv("UFVIDEO_GPU_IMAGE", raising=False)
-    commands.load_pipeline_module(reload=True)  # the committed YAML uses the default images
     path = tmp_path_factory.mktemp("compiled") / "pipeline.yaml"
-    commands.compile_yaml(path)
-    mp.undo()
+    compile_pipeline(str(path))  # the committed YAML uses the default images
     spec, platform = yaml.safe_load_all(path.read_text())
     return spec, platform, path
 
@@ -43,10 +40,10 @@ def tasks_by_component(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_committed_yaml_is_not_stale(compiled: tuple[dict, dict, Path]) -> None:
-    assert COMMITTED.is_file(), "run `ufvideo pipeline compile` and commit pipelines/ufvideo_pipeline.yaml"
+    assert COMMITTED.is_file(), "run `python -m pipelines compile` and commit pipelines/ufvideo_pipeline.yaml"
     # Compared as data: KFP's header comment prints dict defaults in hash order, which varies between processes.
     assert list(yaml.safe_load_all(compiled[2].read_text())) == list(yaml.safe_load_all(COMMITTED.read_text())), (
-        "pipelines/ufvideo_pipeline.yaml is stale: run `ufvideo pipeline compile` and commit the result"
+        "pipelines/ufvideo_pipeline.yaml is stale: run `python -m pipelines compile` and commit the result"
     )
 
 
@@ -131,15 +128,15 @@ def test_images_come_from_the_one_setting(compiled: tuple[dict, dict, Path]) -> 
 def test_release_compile_requires_digest_pins(tmp_path: Path) -> None:
     from components import image
 
-    with pytest.raises(ValueError, match="pinned by digest"):
-        commands.compile_yaml(tmp_path / "r.yaml", release=True, image="ghcr.io/x/ufvideo:1.0")
+    with pytest.raises(ConfigError, match="pinned by digest"):
+        compile_pipeline(str(tmp_path / "r.yaml"), release=True, image="ghcr.io/x/ufvideo:1.0")
     pinned = "ghcr.io/x/ufvideo@sha256:" + "0" * 64
     gpu = "ghcr.io/x/ufvideo-cuda@sha256:" + "1" * 64
-    commands.compile_yaml(tmp_path / "r.yaml", release=True, image=pinned, gpu_image=gpu)
+    compile_pipeline(str(tmp_path / "r.yaml"), release=True, image=pinned, gpu_image=gpu)
     text = (tmp_path / "r.yaml").read_text()
     assert pinned in text and gpu in text and image.DEFAULT_IMAGE not in text
-    assert "UFVIDEO_IMAGE" not in os.environ  # the images applied to that compile only
-    commands.compile_yaml(tmp_path / "default.yaml")
+    assert "UFVIDEO_IMAGE" not in os.environ  # images are arguments of the compile, never the environment
+    compile_pipeline(str(tmp_path / "default.yaml"))
     assert list(yaml.safe_load_all((tmp_path / "default.yaml").read_text())) == list(
         yaml.safe_load_all(COMMITTED.read_text())
     )
@@ -152,3 +149,12 @@ def test_compiled_yaml_loads_as_a_component() -> None:
     loaded = components.load_component_from_file(str(COMMITTED))
     assert loaded.name == "ufvideo-train-eval-register"
     assert {"profile", "benchmarks", "accelerator_type", "workspace_pvc"} <= set(loaded.component_spec.inputs)
+
+
+def test_default_benchmarks_are_the_release_gates(compiled: tuple[dict, dict, Path]) -> None:
+    """The pipeline evaluates exactly what the release policy gates on, so a promotion never lacks a benchmark."""
+    from ufvideo.registry.gate import load_policy
+
+    default = compiled[0]["root"]["inputDefinitions"]["parameters"]["benchmarks"]["defaultValue"]
+    assert default == gated_benchmarks() == list(load_policy(profile="ufvideo-7b").benchmarks)
+    assert {"mvbench", "charades_sta", "mevis_valid_u", "revos"} <= set(default)

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from ufvideo.cli import main
+from ufvideo.config import ConfigError
 from ufvideo.data.video import probe, read_frames, write_video
 from ufvideo.eval.types import Prediction
 from ufvideo.predict import PredictConfig
@@ -172,7 +173,7 @@ def test_frame_folders_are_videos_too(tmp_path: Path, video: Path) -> None:
 
 
 def test_config_needs_one_form() -> None:
-    with pytest.raises(ValueError, match="either --video and --prompt, or --requests"):
+    with pytest.raises(ConfigError, match="either --video and --prompt, or --requests"):
         PredictConfig(model="m", video="v.mp4", prompt="p", requests="r.jsonl")
-    with pytest.raises(ValueError, match="model is required"):
+    with pytest.raises(ConfigError, match="model is required"):
         PredictConfig(video="v.mp4", prompt="p")

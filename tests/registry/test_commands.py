@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import pytest
 
 from tests.registry.helpers import fake_checkpoint, write_metrics, write_policy
+from ufvideo.cli import main
 from ufvideo.registry import PromotionRejected, RegisterConfig, run, versions
-from ufvideo.registry.commands import _key_metrics, add_parser, format_table
+from ufvideo.registry.commands import _key_metrics, format_table
 from ufvideo.registry.versions import CHAMPION, alias_version
 
 POLICY = "tolerance: 0.5\nbenchmarks:\n  mvbench:\n    accuracy: {min: 40}\n"
 
 
 def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="ufvideo")
-    add_parser(parser.add_subparsers(dest="group", required=True))
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))
 
 
 def _eval(tmp_path, seed: int, accuracy: float, miou: float = 30.0):

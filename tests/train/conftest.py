@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ufvideo.contract import load_step_config
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth
-from ufvideo.train import TrainConfig, load_config
+from ufvideo.data.synthetic import generate as synth
+from ufvideo.train import TrainConfig
 
 # A handful of steps on micro-batches of 2: enough to save, kill, resume and compare, fast on 2 cores.
 FAST = [
@@ -30,4 +31,4 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def tiny_config(stage: int, data: Path, out: Path, *overrides: str) -> TrainConfig:
-    return load_config(stage, "tiny", overrides=[f"data={data}", f"out={out}", *FAST, *overrides])
+    return load_step_config(f"train_stage{stage}", "tiny", overrides=[f"data={data}", f"out={out}", *FAST, *overrides])

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from ufvideo.config import ConfigError
-from ufvideo.train import gradient_accumulation, load_config
+from ufvideo.contract import load_step_config
+from ufvideo.train import gradient_accumulation
 from ufvideo.train.args import DEEPSPEED_PRESETS, TrainConfig, deepspeed_config, training_arguments
 
 
@@ -38,7 +39,7 @@ def test_training_arguments_follow_world_size(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_7b_recipes_match_the_released_numbers() -> None:
-    one, two = load_config(1, "ufvideo-7b"), load_config(2, "ufvideo-7b")
+    one, two = load_step_config("train_stage1", "ufvideo-7b"), load_step_config("train_stage2", "ufvideo-7b")
     assert (one.global_batch_size, two.global_batch_size) == (512, 384)
     for cfg in (one, two):
         assert cfg.learning_rate == 2e-5 and cfg.warmup_ratio == 0.03 and cfg.num_epochs == 2
@@ -49,7 +50,7 @@ def test_7b_recipes_match_the_released_numbers() -> None:
 
 
 def test_tiny_recipes_are_cpu_sized() -> None:
-    one, two = load_config(1, "tiny"), load_config(2, "tiny")
+    one, two = load_step_config("train_stage1", "tiny"), load_step_config("train_stage2", "tiny")
     assert one.stage == 1 and two.stage == 2 and two.init
     for cfg in (one, two):
         assert not cfg.bf16 and cfg.deepspeed is None and cfg.use_cpu
@@ -57,11 +58,11 @@ def test_tiny_recipes_are_cpu_sized() -> None:
 
 def test_stage_mismatch_and_missing_init_are_errors() -> None:
     with pytest.raises(ConfigError, match="stage"):
-        load_config(1, "tiny", overrides=["stage=2"])
+        load_step_config("train_stage1", "tiny", overrides=["stage=2"])
     with pytest.raises(ConfigError, match="init"):
         TrainConfig(stage=2, init=None)
     with pytest.raises(ConfigError, match="unknown key"):
-        load_config(1, "tiny", overrides=["learning_rat=1"])
+        load_step_config("train_stage1", "tiny", overrides=["learning_rat=1"])
 
 
 @pytest.mark.parametrize("name", DEEPSPEED_PRESETS)

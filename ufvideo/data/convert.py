@@ -9,7 +9,6 @@ and the manifest's `data_root` points there (relative to OUT).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -24,7 +23,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ufvideo.config import ConfigError, from_dict, load_section, to_dict
+from ufvideo.config import ConfigError, from_dict, to_dict
 from ufvideo.data.schema import RecordError, record_errors
 from ufvideo.data.shards import CuratedWriter, read_manifest, serialize
 from ufvideo.data.sources import get_source
@@ -262,25 +261,3 @@ def run(cfg: ConvertConfig) -> dict[str, Any]:
     if not cfg.keep_work:
         shutil.rmtree(ctx.work, ignore_errors=True)
     return read_manifest(cfg.out)
-
-
-def convert_main(args: argparse.Namespace) -> int:
-    """CLI handler: `--source/--root/--out/--split`; overrides naming a ConvertConfig field set it, others are
-    converter options (`open_ended=5000` is `options.open_ended=5000`)."""
-    fields = {f.name for f in dataclasses.fields(ConvertConfig)}
-    overrides = [o if o.split("=", 1)[0].split(".")[0] in fields else f"options.{o}" for o in args.overrides]
-    values = {"source": args.source, "root": args.root, "out": args.out, "split": args.split}
-    cfg = load_section(
-        ConvertConfig,
-        "convert",
-        profile=args.profile,
-        config_file=getattr(args, "config", None),
-        overrides=overrides,
-        values=values,
-    )
-    manifest = run(cfg)
-    rejects = manifest["rejects"]["total"]
-    print(f"converted {cfg.source}: {manifest['records']} records in {cfg.out}, {rejects} rejected (see {REJECTS})")
-    for split, counts in manifest["counts"]["by_split_task"].items():
-        print(f"  {split}: " + ", ".join(f"{task} {n}" for task, n in sorted(counts.items())))
-    return 0

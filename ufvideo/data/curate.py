@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ufvideo.config import to_dict
+from ufvideo.config import ConfigError, to_dict
 from ufvideo.data.schema import TASKS
 from ufvideo.data.shards import CuratedWriter, data_root, iter_records, read_manifest
+from ufvideo.errors import UFVideoError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def _select(spec: SourceSpec, rng: random.Random) -> tuple[list[str], set[int] |
     if spec.sample is None:
         return splits, None, total
     if spec.sample > total:
-        raise ValueError(f"sources[{spec.name}].sample={spec.sample} exceeds the {total} available records")
+        raise ConfigError(f"sources[{spec.name}].sample={spec.sample} exceeds the {total} available records")
     return splits, set(rng.sample(range(total), spec.sample)), spec.sample
 
 
@@ -106,7 +107,7 @@ def _ensure_converted(spec: SourceSpec, seed: int, shard_size: int) -> None:
     )
     try:
         done = read_manifest(spec.path).get("recipe", {}).get("convert") == identity(cfg)
-    except (OSError, ValueError):
+    except (OSError, UFVideoError):
         done = False
     if done:
         log.info("curate: %s already converted in %s", spec.name, spec.path)
@@ -118,10 +119,11 @@ def _splits(manifest: dict[str, Any]) -> list[str]:
     return sorted({shard["split"] for shard in manifest["shards"]})
 
 
-def run(cfg: CurateConfig) -> dict[str, Any]:
-    """Write the mixture to `cfg.out`; returns its manifest (with the digest later steps are keyed on)."""
+def curate(cfg: CurateConfig) -> dict[str, Any]:
+    """Write the mixture to `cfg.out`; returns its manifest (with the digest later steps are keyed on). Untracked:
+    `run` is the tracked step."""
     if not cfg.sources:
-        raise ValueError("curate: the recipe lists no sources")
+        raise ConfigError("curate: the recipe lists no sources")
     out_dir = Path(cfg.out)
     rng = random.Random(cfg.seed)
     with CuratedWriter(out_dir, recipe=to_dict(cfg), shard_size=cfg.shard_size) as writer:
@@ -140,3 +142,14 @@ def run(cfg: CurateConfig) -> dict[str, Any]:
                     writer.write(record, split=split)
             log.info("curate: %s -> %d records x %d", spec.name, count, spec.repeat)
     return read_manifest(out_dir)
+
+
+def run(cfg: CurateConfig) -> dict[str, Any]:
+    """The curate step: `curate` inside its own MLflow run (config as params, output digest, records, rejects)."""
+    from ufvideo import tracking
+
+    with tracking.start_run("curate", params=to_dict(cfg)):
+        manifest = curate(cfg)
+        tracking.log_params({"output_digest": manifest["digest"]})
+        tracking.log_metrics({"records": manifest["records"], "rejects": manifest["rejects"]["total"]})
+    return manifest

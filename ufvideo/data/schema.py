@@ -40,7 +40,7 @@ TASKS_WITH_TARGETS = frozenset({"rvos", "pixrqa", "pixhqa", "pixtrqa"})
 TASKS_WITH_TIME = frozenset({"tvg", "dvc", "pixtrqa"})
 
 
-class RecordError(UFVideoError, ValueError):
+class RecordError(UFVideoError):
     """One invalid field of one record; `str()` gives `file:line: field 'x': reason`.
 
     A plain class, not a frozen dataclass: Python assigns `__traceback__` to an exception as it propagates

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ufvideo.data.schema import RecordError, record_errors
-from ufvideo.errors import UFVideoError
+from ufvideo.errors import DataError, UFVideoError
 from ufvideo.files import read_json, sha256_file, sha256_text, write_json
 
 MANIFEST = "manifest.json"
@@ -177,7 +177,7 @@ def _retire_previous(out_dir: Path) -> None:
         return
     try:
         old = [str(s["path"]) for s in read_json(manifest).get("shards", [])]
-    except (ValueError, AttributeError, TypeError, KeyError):
+    except (ValueError, AttributeError, TypeError, KeyError, UFVideoError):
         old = []
     manifest.unlink()
     _fsync_dir(out_dir)
@@ -200,9 +200,9 @@ def read_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
         raise FileNotFoundError(f"{path}: no manifest; not a curated dataset directory (or its writer did not finish)")
     manifest = read_json(path)
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ValueError(f"{path}: field 'format': expected {FORMAT!r}")
+        raise DataError(f"{path}: field 'format': expected {FORMAT!r}")
     if manifest.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path}: field 'version': unsupported version {manifest.get('version')!r}")
+        raise DataError(f"{path}: field 'version': unsupported version {manifest.get('version')!r}")
     return manifest
 
 
@@ -257,7 +257,7 @@ def verify_shard(dataset_dir: str | os.PathLike[str], shard: Mapping[str, Any]) 
     return path
 
 
-class ShardError(UFVideoError, ValueError):
+class ShardError(UFVideoError):
     """A shard that does not match its manifest: the dataset cannot be trusted as described."""
 
 
@@ -282,7 +282,7 @@ def validate_dir(dataset_dir: str | os.PathLike[str], max_errors: int = 1000, de
     report = ValidationReport()
     try:
         manifest = read_manifest(dataset_dir)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UFVideoError) as exc:
         report.errors.append(str(exc))
         return report
     seen: dict[str, str] = {}

@@ -32,7 +32,7 @@ VideoSource = PathLike | Sequence[PathLike]
 Backend = Literal["auto", "pyav", "torchcodec"]
 
 
-class VideoError(UFVideoError, ValueError):
+class VideoError(UFVideoError):
     """A video or frame source that cannot be opened or decoded; the message names the path."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ufvideo import drawing
+from ufvideo.errors import UFVideoError
 from ufvideo.eval.types import Prediction, Sample
 from ufvideo.files import write_json
 
@@ -177,7 +178,7 @@ def write(
         entry["masks"] = "kept" if sample.id in predicted else ("not kept (resumed row)" if has_masks else "none")
         try:
             image = picture(sample, row, predicted.get(sample.id))
-        except (OSError, ValueError) as exc:  # a gallery picture must never fail an evaluation
+        except (UFVideoError, OSError, ValueError) as exc:  # a gallery picture must never fail an evaluation
             log.warning("gallery: no picture for %s: %s", sample.id, exc)
             image = None
         if image is not None:

@@ -1,5 +1,7 @@
-"""The benchmark registry: each benchmark is a declaration (task kind, metrics, published numbers, data paths)
-plus four small named functions `<bench>_load`, `<bench>_prompt`, `<bench>_parse` and `<bench>_score`.
+"""What a benchmark is: a `Benchmark` declaration (task kind, metrics, published numbers, data paths) plus four small
+named functions `<bench>_load`, `<bench>_prompt`, `<bench>_parse` and `<bench>_score`, and the scoring types.
+
+The table of benchmarks is `ufvideo.eval.benchmarks.TABLE`; this module imports none of them (no cycle).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ufvideo.config import ConfigError
 from ufvideo.eval.types import Prediction, Sample, Turn
 
 PER_EXPRESSION = "per_expression"
@@ -25,7 +28,7 @@ class ScoreContext:
 
     def __post_init__(self) -> None:
         if self.aggregation not in AGGREGATIONS:
-            raise ValueError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
+            raise ConfigError(f"aggregation must be one of {AGGREGATIONS}, got {self.aggregation!r}")
 
 
 @dataclass
@@ -78,33 +81,11 @@ class Benchmark:
     headline: tuple[str, ...] = ()
 
     def samples(self, data_root: str | Path, split: str | None = None) -> Iterator[Sample]:
-        return self.load(Path(data_root), split or self.split)
-
-
-_REGISTRY: dict[str, Benchmark] = {}
-
-
-def register(benchmark: Benchmark) -> Benchmark:
-    if benchmark.name in _REGISTRY:
-        raise ValueError(f"benchmark {benchmark.name!r} is registered twice")
-    _REGISTRY[benchmark.name] = benchmark
-    return benchmark
-
-
-def _ensure_loaded() -> None:
-    import ufvideo.eval.benchmarks  # noqa: F401  (registers every benchmark on import)
-
-
-def get_benchmark(name: str) -> Benchmark:
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name]
-
-
-def benchmark_names() -> list[str]:
-    _ensure_loaded()
-    return sorted(_REGISTRY)
+        """What the runner evaluates: each loaded sample with `prompt(sample)` as its conversation. Loaders read
+        the data; the prompt is the declaration's, so one benchmark's wording lives in one function."""
+        for sample in self.load(Path(data_root), split or self.split):
+            sample.conversation = self.prompt(sample)
+            yield sample
 
 
 def parse_prediction(benchmark: Benchmark, prediction: Prediction, sample: Sample, strict: bool = False) -> dict:

@@ -8,7 +8,6 @@ import hashlib
 import inspect
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -16,7 +15,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from ufvideo import distributed
+from ufvideo.config import ConfigError
 from ufvideo.eval import gallery
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.control import (
     BLIND_PRIOR,
     CONTROLS,
@@ -28,7 +30,7 @@ from ufvideo.eval.control import (
     shuffled_predict,
 )
 from ufvideo.eval.judge import DEFAULT_PROMPT, Judge, JudgeConfig
-from ufvideo.eval.registry import AGGREGATIONS, Benchmark, ScoreContext, get_benchmark, parse_prediction
+from ufvideo.eval.registry import AGGREGATIONS, Benchmark, ScoreContext, parse_prediction
 from ufvideo.eval.types import Prediction, Sample
 from ufvideo.files import atomic_write, read_json, write_json
 
@@ -123,8 +125,8 @@ def load_model(cfg: EvalConfig) -> tuple[Any, Any]:
     from ufvideo.model import load_pretrained
 
     device = cfg.device
-    if device == "cuda" and "LOCAL_RANK" in os.environ:  # one GPU per torchrun rank
-        device = f"cuda:{os.environ['LOCAL_RANK']}"
+    if device == "cuda" and distributed.local_rank() is not None:  # one GPU per torchrun rank
+        device = f"cuda:{distributed.local_rank()}"
     return load_pretrained(materialize(cfg.checkpoint), device=device)
 
 
@@ -176,14 +178,6 @@ def _progress_key(cfg: EvalConfig, bench: Benchmark, split: str, checkpoint: dic
         "control": cfg.control,
         "control_seed": cfg.control_seed if cfg.control == SHUFFLED_VIDEO else None,
     }
-
-
-def _rank() -> tuple[int, int]:
-    """(rank, world size) from the torchrun environment; (0, 1) when run as a single process."""
-    rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-    if not 0 <= rank < world:
-        raise ValueError(f"RANK={rank} is outside WORLD_SIZE={world}")
-    return rank, world
 
 
 def _rank_file(name: str, rank: int, world: int) -> str:
@@ -316,7 +310,7 @@ def _apply_control(
         return [s for s in samples if s.id in kept], lent, shuffled_predict(predict, originals), model_loader, notes
     if cfg.control == BLIND_PRIOR:
         if bench.prior is None:
-            raise ValueError(f"{bench.name}: the benchmark declares no prior (no training split), so no blind_prior")
+            raise ConfigError(f"{bench.name}: the benchmark declares no prior (no training split), so no blind_prior")
         answer = bench.prior(Path(cfg.data_root))
         note = f"control blind_prior: no model; {bench.name}'s prior answer for every sample"
         return samples, {}, prior_predict(answer), _no_model, [note]
@@ -401,7 +395,7 @@ def evaluate(
     checkpoint = _checkpoint_ref(cfg.checkpoint)
     judge = make_judge(cfg)  # before inference, so a bad judge setting fails fast
     key = _progress_key(cfg, bench, split, checkpoint)
-    rank, world = _rank()  # under torchrun every rank predicts its slice; rank 0 merges and scores
+    rank, world = distributed.rank_and_world()  # under torchrun every rank predicts its slice; rank 0 merges and scores
     done = _resumed_rows(out, key, cfg.resume, rank, world)
     write_json(out / _rank_file(PROGRESS_FILE, rank, world), key)
     started = time.perf_counter()
@@ -456,7 +450,7 @@ def run(
     cfg: EvalConfig, predict: PredictFn = _default_predict, model_loader: LoadModelFn = load_model
 ) -> dict[str, Any]:
     """Evaluate and, with `cfg.track`, log params and metrics (`<benchmark>.<metric>`) to an MLflow "evaluate" run."""
-    if not cfg.track or _rank()[0] != 0:  # only rank 0 scores, so only it tracks
+    if not cfg.track or distributed.rank_and_world()[0] != 0:  # only rank 0 scores, so only it tracks
         return evaluate(cfg, predict, model_loader)
     from ufvideo import tracking
     from ufvideo.config import to_dict

@@ -9,8 +9,6 @@ dropped. Conversion streams tensor by tensor into output shards: no second copy 
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -287,7 +285,38 @@ def target_state(model: Any = None) -> tuple[Any, dict[str, Any], dict[str, Any]
     return model, model.state_dict(), memory
 
 
-def run(
+@dataclass
+class ModelConvertConfig:
+    """The convert-model step: the released checkpoint `src`, the output `out`, and the optional extra sources of
+    parts the release lacks (Meta's SAM2 `.pt`, a SigLIP directory)."""
+
+    src: str
+    out: str
+    sam: str | None = None
+    siglip: str | None = None
+    max_shard_bytes: int = 4 << 30
+
+
+def run(cfg: ModelConvertConfig) -> ConversionReport:
+    """The convert-model step: `convert` with the config's paths; returns the report (also in `out`)."""
+    return convert(cfg.src, cfg.out, cfg.sam, cfg.siglip, max_shard_bytes=cfg.max_shard_bytes)
+
+
+def summary(report: ConversionReport, out: str | Path) -> dict[str, Any]:
+    """The report's counts (what the CLI prints); unmapped and mismatched keys are listed in full."""
+    return {
+        "mapped": report.mapped,
+        "memory": report.memory,
+        "dropped": len(report.dropped),
+        "missing": len(report.missing),
+        "memory_missing": len(report.memory_missing),
+        "unmapped": report.unmapped,
+        "mismatched": report.mismatched,
+        "report": str(Path(out) / REPORT_FILE),
+    }
+
+
+def convert(
     src: str | Path,
     out: str | Path,
     sam_checkpoint: str | Path | None = None,
@@ -333,26 +362,3 @@ def run(
         UFVideoProcessor.from_config(model.config, load_qwen2_tokenizer(src)).save_pretrained(out)
     write_json(out / REPORT_FILE, asdict(report))
     return report
-
-
-def main(argv: list[str] | None = None) -> int:
-    """CLI entry: prints a summary; exit code 1 when some source key could not be mapped or has the wrong shape."""
-    parser = argparse.ArgumentParser(prog="ufvideo model convert", description=__doc__.splitlines()[0])
-    parser.add_argument("--src", required=True, help="released checkpoint directory")
-    parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--sam", default=None, help="Meta sam2_hiera_large.pt, for sources without SAM2")
-    parser.add_argument("--siglip", default=None, help="local SigLIP checkpoint dir, for sources without the tower")
-    args = parser.parse_args(argv)
-    report = run(args.src, args.out, args.sam, args.siglip)
-    summary = {
-        "mapped": report.mapped,
-        "memory": report.memory,
-        "dropped": len(report.dropped),
-        "missing": len(report.missing),
-        "memory_missing": len(report.memory_missing),
-        "unmapped": report.unmapped,
-        "mismatched": report.mismatched,
-        "report": str(Path(args.out) / REPORT_FILE),
-    }
-    print(json.dumps(summary, indent=2))
-    return 1 if report.unmapped or report.mismatched else 0

@@ -1,3 +1,5 @@
-"""Orchestration glue: the pipeline's steps over a shared workspace (`steps`), the multi-node training launcher
-(`launch`: TrainJob / PyTorchJob through the kubernetes client) and the `ufvideo pipeline ...` commands (`commands`).
+"""Orchestration glue the KFP components call: the pipeline's steps over a shared workspace (`steps`) and the
+multi-node training launcher (`launch`: TrainJob / PyTorchJob through the kubernetes client).
+
+The library never imports the KFP face (`components/`, `pipelines/` at the repository root): those import this.
 """

@@ -21,7 +21,7 @@ COMMAND_LINE = "command line"
 _SAFE_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
 
-class RequestError(UFVideoError, ValueError):
+class RequestError(UFVideoError):
     """A request the model cannot be asked: `where: field 'x': reason`, where = command line or `file:line (id)`."""
 
     def __init__(self, where: str, field_name: str, message: str) -> None:

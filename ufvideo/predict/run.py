@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ufvideo.config import ConfigError
 from ufvideo.eval.types import Sample
 from ufvideo.files import atomic_write
 from ufvideo.predict.request import (
@@ -56,15 +57,15 @@ class PredictConfig:
 
     def __post_init__(self) -> None:
         if not self.model:
-            raise ValueError("predict.model is required: a checkpoint directory, s3:// URI or models:/NAME@ALIAS")
+            raise ConfigError("predict.model is required: a checkpoint directory, s3:// URI or models:/NAME@ALIAS")
         if bool(self.requests) == bool(self.video or self.prompt):
-            raise ValueError("predict: give either --video and --prompt, or --requests FILE.jsonl (not both)")
+            raise ConfigError("predict: give either --video and --prompt, or --requests FILE.jsonl (not both)")
         if not self.requests and not (self.video and self.prompt):
-            raise ValueError("predict: --video and --prompt are both required for a single request")
+            raise ConfigError("predict: --video and --prompt are both required for a single request")
         if self.region_mode not in REGION_MODES:
-            raise ValueError(f"predict.region_mode must be one of {', '.join(REGION_MODES)}, got {self.region_mode!r}")
+            raise ConfigError(f"predict.region_mode must be one of {', '.join(REGION_MODES)}, got {self.region_mode!r}")
         if self.batch_size < 1:
-            raise ValueError(f"predict.batch_size must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"predict.batch_size must be >= 1, got {self.batch_size}")
 
 
 def requests_of(cfg: PredictConfig) -> list[PredictRequest]:

@@ -1,8 +1,8 @@
 """Model registration and promotion in the MLflow registry: lineage-tagged versions of checkpoints, a YAML promotion
 gate, aliases `candidate` / `champion` / `previous-champion`, and the UFVideo pyfunc that serves a registered version.
 
-`run(RegisterConfig)` is what DVC and KFP call; `commands.add_parser` wires `ufvideo registry ...`. Importing this
-package does not import mlflow (the CLI stays fast); `ufvideo.registry.pyfunc` does.
+`RegisterConfig` + `run` is the register step (`ufvideo.contract`); `commands` also prints the gate report.
+Importing this package does not import mlflow (the CLI stays fast); `ufvideo.registry.pyfunc` does.
 """
 
 from __future__ import annotations

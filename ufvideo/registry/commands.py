@@ -1,13 +1,14 @@
-"""The registry step's faces: `run(RegisterConfig)` for DVC and KFP, and the `ufvideo registry ...` subcommands.
+"""The register step (`RegisterConfig` + `run`) and what `ufvideo registry ...` prints (show table, gate report).
 
 Exit codes: 0 success, 1 a promotion the gate rejected (reasons on stderr), 2 bad input (file, version, alias).
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,8 @@ def run(cfg: RegisterConfig) -> dict[str, Any]:
     """Register the checkpoint (idempotent) and, with `cfg.promote`, run the gate on that version."""
     from ufvideo import storage
 
-    registration = register(cfg.checkpoint, cfg.metrics, cfg.name, cfg.pipeline_run_id)
+    with mlflow_errors():
+        registration = register(cfg.checkpoint, cfg.metrics, cfg.name, cfg.pipeline_run_id)
     result: dict[str, Any] = {
         "name": registration.name,
         "version": registration.version,
@@ -75,7 +77,8 @@ def run(cfg: RegisterConfig) -> dict[str, Any]:
     }
     promotion = None
     if cfg.promote:
-        promotion = promote(registration.name, registration.version, cfg.policy)
+        with mlflow_errors():
+            promotion = promote(registration.name, registration.version, cfg.policy)
         result["promotion"] = _promotion_dict(promotion)
     if cfg.out:
         storage.write_text(cfg.out, json.dumps(result, indent=2, sort_keys=True) + "\n")
@@ -137,48 +140,22 @@ def format_table(rows: list[dict[str, str]]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
-# --------------------------------------------------------------------------- CLI handlers
+# --------------------------------------------------------------------------- what the CLI prints
 
 
-def _mlflow_errors(handler: Any) -> Any:
-    """Report MLflow failures (server down, bad name) as one line and exit 2, like other input errors."""
+@contextlib.contextmanager
+def mlflow_errors() -> Iterator[None]:
+    """An MLflow failure (server down, unknown name) as a RegistryError: a one-line user error at the CLI."""
+    from mlflow.exceptions import MlflowException
 
-    def wrapped(args: argparse.Namespace) -> int:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return handler(args)
-        except (MlflowException, RegistryError) as err:
-            print(f"ufvideo registry: error: {err}", file=sys.stderr)
-            return 2
-
-    wrapped.__doc__ = handler.__doc__
-    return wrapped
+    try:
+        yield
+    except MlflowException as err:
+        raise RegistryError(str(err)) from err
 
 
-@_mlflow_errors
-def cmd_register(args: argparse.Namespace) -> int:
-    """`ufvideo registry register --checkpoint URI --metrics FILE... [--name] [--run-id] [--promote]`."""
-    cfg = RegisterConfig(
-        checkpoint=args.checkpoint,
-        metrics=list(args.metrics or []),
-        name=args.name,
-        policy=args.policy,
-        promote=args.promote,
-        pipeline_run_id=args.run_id,
-        out=args.out,
-        fail_on_reject=False,
-    )
-    result = run(cfg)
-    state = "registered" if result["created"] else "already registered as"
-    print(f"{result['name']}: {state} v{result['version']} (checkpoint {result['checkpoint']['digest'][:12]})")
-    if result["promotion"] is not None:
-        code = _report_promotion(result["name"], result["promotion"])
-        return 0 if args.allow_reject else code
-    return 0
-
-
-def _report_promotion(name: str, promotion: dict[str, Any]) -> int:
+def report_promotion(name: str, promotion: dict[str, Any]) -> int:
+    """Print the gate's checks and decision; GATE_REJECTED (1) when it refused, else 0."""
     for check in promotion["checks"]:
         print(f"  check: {check}")
     if promotion["passed"]:
@@ -190,64 +167,17 @@ def _report_promotion(name: str, promotion: dict[str, Any]) -> int:
     return GATE_REJECTED
 
 
-@_mlflow_errors
-def cmd_promote(args: argparse.Namespace) -> int:
-    """`ufvideo registry promote [--name] [--version N|ALIAS] [--policy FILE]`; exit 1 when the gate rejects."""
-    promotion = promote(args.name, args.version, args.policy)
-    return _report_promotion(promotion.name, _promotion_dict(promotion))
+def promote_version(name: str | None, version: str = CANDIDATE, policy: str | None = None) -> int:
+    """Gate `version` (number or alias); exit code 0 when it became champion, 1 when the gate rejected it."""
+    with mlflow_errors():
+        promotion = promote(name, version, policy)
+    return report_promotion(promotion.name, _promotion_dict(promotion))
 
 
-@_mlflow_errors
-def cmd_rollback(args: argparse.Namespace) -> int:
-    """`ufvideo registry rollback [--name]`: champion back to the version it replaced."""
-    name = model_name(args.name)
-    before, after = rollback(name)
+def rollback_champion(name: str | None) -> int:
+    """Champion back to the version it replaced."""
+    name = model_name(name)
+    with mlflow_errors():
+        before, after = rollback(name)
     print(f"{name}: champion v{before} -> v{after}")
     return 0
-
-
-@_mlflow_errors
-def cmd_show(args: argparse.Namespace) -> int:
-    """`ufvideo registry show [--name] [--metric bench.metric ...] [--json]`."""
-    rows = show_rows(args.name, args.metric or None)
-    print(json.dumps(rows, indent=2) if args.json else format_table(rows))
-    return 0
-
-
-def add_parser(groups: Any) -> argparse.ArgumentParser:
-    """Add `registry {register,promote,rollback,show}` to the `ufvideo` subparsers object `groups`."""
-    registry = groups.add_parser("registry", help="MLflow model registry: register, promote, rollback, show")
-    commands = registry.add_subparsers(dest="cmd", required=True)
-    name_help = "registered model name (default: $UFVIDEO_MODEL_NAME or 'ufvideo')"
-
-    reg = commands.add_parser("register", help="register a checkpoint + its eval metrics (alias 'candidate')")
-    reg.add_argument("--checkpoint", required=True, help="checkpoint directory: local path or s3:// prefix")
-    reg.add_argument("--metrics", action="append", default=[], help="eval metrics.json (or its dir); repeatable")
-    reg.add_argument("--name", default=None, help=name_help)
-    reg.add_argument("--run-id", default=None, help="pipeline run id to nest under (default: $MLFLOW_RUN_ID)")
-    reg.add_argument("--promote", action="store_true", help="run the promotion gate on the new version")
-    reg.add_argument(
-        "--allow-reject",
-        action="store_true",
-        help="exit 0 when the gate rejects (the decision is in --out): a pipeline's outcome, not its failure",
-    )
-    reg.add_argument("--policy", default=None, help="promotion policy YAML (default: shipped one for the profile)")
-    reg.add_argument("--out", default=None, help="write the result as JSON here")
-    reg.set_defaults(func=cmd_register)
-
-    pro = commands.add_parser("promote", help="gate a version; on pass it becomes 'champion'")
-    pro.add_argument("--name", default=None, help=name_help)
-    pro.add_argument("--version", default=CANDIDATE, help="version number or alias (default: candidate)")
-    pro.add_argument("--policy", default=None, help="promotion policy YAML (default: shipped one for the profile)")
-    pro.set_defaults(func=cmd_promote)
-
-    back = commands.add_parser("rollback", help="restore the previous champion")
-    back.add_argument("--name", default=None, help=name_help)
-    back.set_defaults(func=cmd_rollback)
-
-    show = commands.add_parser("show", help="versions, aliases and key metrics as a table")
-    show.add_argument("--name", default=None, help=name_help)
-    show.add_argument("--metric", action="append", default=[], help="metric column (bench.metric); repeatable")
-    show.add_argument("--json", action="store_true", help="print rows as JSON instead of a table")
-    show.set_defaults(func=cmd_show)
-    return registry

@@ -15,7 +15,8 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from typing import Any
+
+from ufvideo.tracking import client
 
 log = logging.getLogger(__name__)
 LOCK_SUFFIX = ".lock"
@@ -23,12 +24,6 @@ LOCK_SUFFIX = ".lock"
 
 class LockTimeout(TimeoutError):
     """The lock stayed held by someone else for longer than the caller would wait."""
-
-
-def _client() -> Any:
-    from ufvideo.registry.versions import client
-
-    return client()
 
 
 def _holder() -> str:
@@ -46,7 +41,7 @@ def _try_acquire(lock: str) -> bool:
     from mlflow.exceptions import MlflowException
 
     try:
-        _client().create_registered_model(lock, description=_holder())
+        client().create_registered_model(lock, description=_holder())
         return True
     except MlflowException as err:
         if err.error_code == "RESOURCE_ALREADY_EXISTS":
@@ -58,13 +53,13 @@ def _break_if_stale(lock: str, stale_after: float) -> None:
     from mlflow.exceptions import MlflowException
 
     try:
-        held = _client().get_registered_model(lock)
+        held = client().get_registered_model(lock)
     except MlflowException:
         return  # released meanwhile
     if _age(held.description) > stale_after:
         log.warning("breaking the registry lock %s left by %s (older than %.0f s)", lock, held.description, stale_after)
         with contextlib.suppress(MlflowException):
-            _client().delete_registered_model(lock)
+            client().delete_registered_model(lock)
 
 
 @contextlib.contextmanager
@@ -80,4 +75,4 @@ def registry_lock(name: str, wait: float = 120.0, stale_after: float = 600.0, po
     try:
         yield
     finally:
-        _client().delete_registered_model(lock)
+        client().delete_registered_model(lock)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ufvideo import storage
 from ufvideo.data.schema import REGION_TOKEN, VIDEO_TOKEN
+from ufvideo.errors import UFVideoError
 
 POINTER_ARTIFACT = "checkpoint"
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -165,7 +166,7 @@ class UFVideoModel(mlflow.pyfunc.PythonModel):
 
 
 # Problems of one row's input (the row's own fault): reported in its `error` field, never failing the batch.
-ROW_ERRORS = (ValueError, TypeError, KeyError, OSError)
+ROW_ERRORS = (UFVideoError, ValueError, TypeError, KeyError, OSError)
 
 
 def failed(exc: BaseException) -> dict[str, Any]:

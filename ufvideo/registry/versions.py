@@ -26,6 +26,7 @@ from ufvideo import storage
 from ufvideo.errors import UFVideoError
 from ufvideo.registry.gate import Decision, evaluate, load_policy
 from ufvideo.registry.lock import registry_lock
+from ufvideo.tracking import client
 
 DEFAULT_NAME = "ufvideo"
 NAME_ENV = "UFVIDEO_MODEL_NAME"
@@ -35,7 +36,7 @@ NULL = "null"
 _log = logging.getLogger(__name__)
 
 
-class RegistryError(UFVideoError, ValueError):
+class RegistryError(UFVideoError):
     """A registry operation that cannot proceed; the message names the model, version or file involved."""
 
 
@@ -60,15 +61,6 @@ class Promotion:
 
 def model_name(name: str | None = None) -> str:
     return name or os.environ.get(NAME_ENV) or DEFAULT_NAME
-
-
-def client() -> Any:
-    import mlflow
-
-    from ufvideo.tracking import tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.MlflowClient()
 
 
 def _now() -> str:

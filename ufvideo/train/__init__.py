@@ -5,17 +5,8 @@ Importing this package loads transformers' `Trainer` (seconds); the CLI imports 
 
 from __future__ import annotations
 
-from ufvideo.train.args import TrainConfig, add_arguments, gradient_accumulation
-from ufvideo.train.run import load_config, main, run
+from ufvideo.train.args import TrainConfig, gradient_accumulation
+from ufvideo.train.run import run
 from ufvideo.train.stages import POLICIES, apply_policy
 
-__all__ = [
-    "POLICIES",
-    "TrainConfig",
-    "add_arguments",
-    "apply_policy",
-    "gradient_accumulation",
-    "load_config",
-    "main",
-    "run",
-]
+__all__ = ["POLICIES", "TrainConfig", "apply_policy", "gradient_accumulation", "run"]

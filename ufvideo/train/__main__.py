@@ -1,21 +1,11 @@
-"""`python -m ufvideo.train --stage N ...`: the entry point torchrun launches on every rank (same flags as
-`ufvideo train`)."""
+"""`python -m ufvideo.train --stage N ...`: what torchrun launches on every rank; exactly `ufvideo train ...` (the
+flags are declared once, in `ufvideo.cli`)."""
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
+import sys
 
-from ufvideo.process import supervised
-from ufvideo.train.args import add_arguments
-from ufvideo.train.run import main
+from ufvideo.cli import main
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(prog="python -m ufvideo.train", description="train one UFVideo stage")
-    add_arguments(parser)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    supervised()
-    result = main(parser.parse_args())
-    if result:
-        print(json.dumps(result, indent=2, sort_keys=True))
+    sys.exit(main(["train", *sys.argv[1:]]))

@@ -4,14 +4,13 @@ resolves to, including the global-batch arithmetic that keeps a recipe's batch f
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ufvideo.config import PROFILES, ConfigError
+from ufvideo import distributed
+from ufvideo.config import ConfigError
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -88,15 +87,6 @@ class TrainConfig:
             raise ConfigError("init: stage 2 starts from the stage-1 checkpoint; set init=<checkpoint uri>")
 
 
-def world_size() -> int:
-    """Processes of this job as torchrun/the training operator announce them (`WORLD_SIZE`); 1 when unset."""
-    return int(os.environ.get("WORLD_SIZE", "1") or 1)
-
-
-def global_rank() -> int:
-    return int(os.environ.get("RANK", "0") or 0)
-
-
 def gradient_accumulation(global_batch: int, per_device: int, world: int) -> int:
     """Steps to accumulate so that per_device x world x steps == global_batch exactly (else a ConfigError)."""
     if world < 1 or per_device < 1:
@@ -130,7 +120,7 @@ def training_arguments(cfg: TrainConfig, world: int | None = None) -> TrainingAr
     """The HF arguments of a stage; reporting is ours (`callbacks.MLflowLogger`), so `report_to` is "none"."""
     from transformers import TrainingArguments
 
-    world = world_size() if world is None else world
+    world = distributed.world_size() if world is None else world
     accumulation = gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, world)
     kwargs: dict[str, Any] = {}
     if cfg.lr_scheduler_kwargs:
@@ -168,15 +158,3 @@ def training_arguments(cfg: TrainConfig, world: int | None = None) -> TrainingAr
         ddp_find_unused_parameters=False,  # every trainable parameter is in every graph (zero-weighted dummy)
         **kwargs,
     )
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """`ufvideo train` flags, shared by the CLI and `python -m ufvideo.train` (what torchrun launches)."""
-    parser.add_argument("--stage", type=int, choices=(1, 2), required=True)
-    parser.add_argument("--profile", default="tiny", choices=PROFILES, help="shipped profile whose section is the base")
-    parser.add_argument("--config", default=None, help="YAML with a train_stage<N> section (or the bare section)")
-    parser.add_argument("--data", default=None, help="curated dataset directory (overrides the config's data)")
-    parser.add_argument("--out", default=None, help="working directory for step checkpoints and the final export")
-    parser.add_argument("--init", default=None, help="checkpoint to start from (stage 2: the stage-1 checkpoint)")
-    parser.add_argument("--output-uri", default=None, help="where to copy the final checkpoint (path or s3://)")
-    parser.add_argument("overrides", nargs="*", metavar="key=value", help="dotted overrides, e.g. learning_rate=1e-4")

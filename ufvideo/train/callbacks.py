@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from transformers import TrainerCallback
 
+from ufvideo import distributed
 from ufvideo.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ class ThroughputMeter:
         """Metrics since the previous call; `reduce_sum` sums the counters over ranks (identity on one process)."""
         elapsed = max(time.perf_counter() - self.since, 1e-9)
         v = dict(zip(self.KEYS, reduce_sum([self.values[k] for k in self.KEYS]), strict=True))
-        ranks = max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+        ranks = distributed.world_size()
         out = {
             "tokens_per_s": v["tokens"] / elapsed,
             "samples_per_s": v["samples"] / elapsed,

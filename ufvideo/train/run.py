@@ -12,7 +12,6 @@ Launch (the global batch holds for any world size; gradient accumulation is deri
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import shutil
@@ -24,19 +23,17 @@ import torch
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_callback import PrinterCallback
 
-from ufvideo import storage, tracking
-from ufvideo.checkpoint import checkpoint_digest, materialize, publish, write_info
-from ufvideo.config import ConfigError, load_section, to_dict
+from ufvideo import distributed, storage, tracking
+from ufvideo.checkpoint import CheckpointError, checkpoint_digest, materialize, publish, write_info
+from ufvideo.config import ConfigError, to_dict
 from ufvideo.data.dataset import CuratedDataset, LoadSettings
 from ufvideo.data.shards import read_manifest
 from ufvideo.spool import MetricSpool
 from ufvideo.train.args import (
     TrainConfig,
     checkpoints_dir,
-    global_rank,
     gradient_accumulation,
     training_arguments,
-    world_size,
 )
 from ufvideo.train.callbacks import (
     CompleteMarker,
@@ -53,23 +50,6 @@ from ufvideo.train.trainer import TrainCollator, UFVideoTrainer, lr_multiplier
 log = logging.getLogger(__name__)
 FINAL_DIR = "final"
 SPOOL_FILE = "tracking-spool.jsonl"  # tracking calls MLflow did not take, replayed when it answers
-
-
-def load_config(
-    stage: int,
-    profile: str = "tiny",
-    config_file: str | None = None,
-    overrides: Sequence[str] = (),
-    values: dict[str, Any] | None = None,
-) -> TrainConfig:
-    """The resolved config of `stage`: profile section `train_stage<N>`, then the file, values and overrides."""
-    section = f"train_stage{stage}"
-    cfg = load_section(
-        TrainConfig, section, profile=profile, config_file=config_file, overrides=overrides, values=values
-    )
-    if cfg.stage != stage:
-        raise ConfigError(f"{section}: stage is {cfg.stage} but --stage {stage} was asked for")
-    return cfg
 
 
 def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
@@ -100,7 +80,7 @@ def _require_heads(directory: Path) -> None:
     keys = {key for path in weight_files(directory) for key in read_header(path)[0]}  # one file or shards
     for prefix in ("seg_projector.", "sam.mask_decoder."):
         if not any(key.startswith(prefix) for key in keys):
-            raise ValueError(
+            raise CheckpointError(
                 f"{directory}: no {prefix}* weights; stage 2 starts from a stage-1 checkpoint that "
                 "includes the trained mask decoder and [SEG] head"
             )
@@ -171,8 +151,8 @@ def export_checkpoint(trainer: UFVideoTrainer, directory: Path) -> None:
 def preflight(cfg: TrainConfig) -> None:
     """Everything that can fail cheaply fails here, in one line, before the model is built: the batch arithmetic,
     the tracking server, the output location (bucket exists, writable)."""
-    gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, world_size())
-    if global_rank() == 0:
+    gradient_accumulation(cfg.global_batch_size, cfg.per_device_batch_size, distributed.world_size())
+    if distributed.rank() == 0:
         tracking.preflight()
         if cfg.output_uri:
             storage.check_writable(cfg.output_uri)
@@ -189,7 +169,7 @@ def run(cfg: TrainConfig, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
 
 
 def _run(cfg: TrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
-    rank = global_rank()
+    rank = distributed.rank()
     preflight(cfg)
     data_digest = read_manifest(cfg.data)["digest"]
     model, processor = build_model(cfg)
@@ -274,9 +254,3 @@ def _publish(
         "resumed_from": resume,
         "run_id": run_id,
     }
-
-
-def main(args: argparse.Namespace) -> dict[str, Any]:
-    values = {"data": args.data, "out": args.out, "init": args.init, "output_uri": args.output_uri}
-    cfg = load_config(args.stage, args.profile, args.config, args.overrides, values)
-    return run(cfg)

@@ -16,9 +16,6 @@ from torch import nn
 
 from ufvideo.model.modeling import UFVideoForConditionalGeneration
 
-ALWAYS_FROZEN = ("vision_tower", "sam.vision_encoder", "sam.prompt_encoder")
-NEW_PARTS = ("connector", "region_encoder", "seg_projector", "sam.mask_decoder")
-
 
 @dataclass
 class FreezeState:
@@ -80,7 +77,6 @@ def _full(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
 
 
 POLICIES: dict[str, Callable[[UFVideoForConditionalGeneration, FreezeState], None]] = {"align": _align, "full": _full}
-STAGE_POLICY = {1: "align", 2: "full"}
 
 
 def apply_policy(model: UFVideoForConditionalGeneration, policy: str, train_vision_tower: bool = False) -> FreezeState:

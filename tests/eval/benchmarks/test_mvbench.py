@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from tests.eval.benchmarks.helpers import dump, frames, text
-from ufvideo.eval.benchmarks.mvbench import TASKS, mvbench_load, mvbench_parse, mvbench_score, task_slug
-from ufvideo.eval.registry import ScoreContext, get_benchmark
+from ufvideo.eval.benchmarks import get_benchmark
+from ufvideo.eval.benchmarks.mvbench import TASKS, mvbench_parse, mvbench_score, task_slug
+from ufvideo.eval.registry import ScoreContext
 
 CUP = ["Put down the cup.", "Opened the door.", "Sat on the bed.", "Took the towel."]
 
@@ -76,7 +77,7 @@ def test_task_table_is_the_public_one() -> None:
 
 
 def test_loader_reads_every_task_file_with_bounds_and_frame_folders(tmp_path: Path) -> None:
-    samples = list(mvbench_load(_fixture(tmp_path)))
+    samples = list(get_benchmark("mvbench").samples(_fixture(tmp_path)))
     assert [s.id for s in samples] == [
         "action_sequence/0",
         "action_sequence/1",
@@ -93,7 +94,7 @@ def test_loader_reads_every_task_file_with_bounds_and_frame_folders(tmp_path: Pa
 
 
 def test_prompt_snapshot(tmp_path: Path) -> None:
-    sample = next(mvbench_load(_fixture(tmp_path)))
+    sample = next(get_benchmark("mvbench").samples(_fixture(tmp_path)))
     assert sample.conversation == [
         {
             "from": "human",
@@ -105,7 +106,7 @@ def test_prompt_snapshot(tmp_path: Path) -> None:
 
 
 def test_parse_and_score_reproduce_the_public_parser(tmp_path: Path) -> None:
-    samples = list(mvbench_load(_fixture(tmp_path)))
+    samples = list(get_benchmark("mvbench").samples(_fixture(tmp_path)))
     outputs = ["(A) Put down the cup.", "Based on the video, (B)", "(C)", "I think it was late"]
     rows = [mvbench_parse(text(s.id, o), s) for s, o in zip(samples, outputs)]
     # "Based on ..." parses as B (the capital B of "Based"), which is right by accident; the option-text
@@ -122,7 +123,7 @@ def test_parse_and_score_reproduce_the_public_parser(tmp_path: Path) -> None:
 
 
 def test_strict_mode_does_not_guess(tmp_path: Path) -> None:
-    sample = list(mvbench_load(_fixture(tmp_path)))[0]
+    sample = list(get_benchmark("mvbench").samples(_fixture(tmp_path)))[0]
     assert mvbench_parse(text(sample.id, "Based on the video, (B)"), sample, strict=True)["pred_idx"] == -1
     assert mvbench_parse(text(sample.id, "B"), sample, strict=True)["pred_idx"] == 1
 

@@ -9,8 +9,9 @@ import pytest
 
 from tests.eval.benchmarks.helpers import box, dump, frames
 from ufvideo.data.masks import encode_rle
-from ufvideo.eval.benchmarks.revos import revos_load, revos_parse, revos_score
-from ufvideo.eval.registry import ScoreContext, get_benchmark
+from ufvideo.eval.benchmarks import get_benchmark
+from ufvideo.eval.benchmarks.revos import revos_parse, revos_score
+from ufvideo.eval.registry import ScoreContext
 from ufvideo.eval.types import Prediction
 
 H, W = 16, 24
@@ -35,7 +36,7 @@ def _fixture(root: Path) -> Path:
 
 
 def test_loader(tmp_path: Path) -> None:
-    samples = list(revos_load(_fixture(tmp_path)))
+    samples = list(get_benchmark("revos").samples(_fixture(tmp_path)))
     assert [s.id for s in samples] == [f"{VID}/0", f"{VID}/1", f"{VID}/2"]
     assert [s.meta["type_id"] for s in samples] == [0, 1, 2]
     assert samples[2].ground_truth["masks"] == [[None, None]]
@@ -43,7 +44,7 @@ def test_loader(tmp_path: Path) -> None:
 
 
 def test_groups_by_hand(tmp_path: Path) -> None:
-    ref, rea, none = list(revos_load(_fixture(tmp_path)))
+    ref, rea, none = list(get_benchmark("revos").samples(_fixture(tmp_path)))
     rows = [
         revos_parse(Prediction(ref.id, masks=[np.stack([A, A])]), ref),
         revos_parse(Prediction(rea.id, masks=[np.zeros((2, H, W), bool)]), rea),

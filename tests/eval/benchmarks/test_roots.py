@@ -16,9 +16,10 @@ from tests.eval.benchmarks.test_mvbench import CUP
 from tests.eval.benchmarks.test_mvbench import _fixture as mvbench_fixture
 from tests.eval.benchmarks.test_revos import _fixture as revos_fixture
 from tests.eval.benchmarks.test_videorefer import _d_fixture, _q_fixture
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.benchmarks.mvbench import mvbench_parse, mvbench_score
 from ufvideo.eval.benchmarks.roots import DataRootError
-from ufvideo.eval.registry import ScoreContext, get_benchmark
+from ufvideo.eval.registry import ScoreContext
 
 
 def _ytvos(root: Path, folder: str = "ref-youtube-vos") -> Path:

@@ -22,12 +22,11 @@ from tests.eval.benchmarks.helpers import (
     rle_box,
 )
 from ufvideo.data.masks import decode_rle
+from ufvideo.errors import DataError
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.benchmarks.rvos import (
     mevis_layout,
-    mevis_load,
-    ref_davis17_load,
     ref_youtube_vos_layout,
-    ref_youtube_vos_load,
     rvos_parse,
     rvos_score,
 )
@@ -39,7 +38,7 @@ A, A2, B, C = MEVIS_A, MEVIS_A2, MEVIS_B, MEVIS_C
 
 
 def test_mevis_loader_unions_objects_and_keeps_every_frame(tmp_path: Path) -> None:
-    samples = list(mevis_load(mevis_fixture(tmp_path)))
+    samples = list(get_benchmark("mevis_valid_u").samples(mevis_fixture(tmp_path)))
     assert [s.id for s in samples] == ["0ab4afe7fb46/0", "0ab4afe7fb46/1", "0ab4afe7fb46/2"]
     s1 = samples[1]
     assert s1.sam_frames == [0, 1, 2] and s1.teacher_forced and s1.task == "rvos"
@@ -63,7 +62,7 @@ def _predictions(samples: list) -> list[dict]:
 
 
 def test_mevis_scores_by_hand(tmp_path: Path) -> None:
-    rows = _predictions(list(mevis_load(mevis_fixture(tmp_path))))
+    rows = _predictions(list(get_benchmark("mevis_valid_u").samples(mevis_fixture(tmp_path))))
     assert rows[0]["j"] == [1.0, 1.0, 1.0] and rows[0]["f"] == [1.0, 1.0, 1.0]
     assert rows[1]["j"] == [0.0, 0.0, 1.0] and rows[1]["f"] == [0.0, 0.0, 1.0]  # frame 2: both empty -> 1
     assert rows[2]["missing"] is True
@@ -77,7 +76,7 @@ def test_mevis_scores_by_hand(tmp_path: Path) -> None:
 
 
 def test_mevis_valid_has_no_ground_truth_and_is_not_scored(tmp_path: Path) -> None:
-    samples = list(mevis_load(mevis_fixture(tmp_path, "valid"), "valid"))
+    samples = list(get_benchmark("mevis_valid_u").samples(mevis_fixture(tmp_path, "valid"), "valid"))
     assert len(samples) == 3 and all(not s.ground_truth for s in samples)
     rows = [rvos_parse(Prediction(s.id, masks=[np.zeros((3, H, W), bool)]), s) for s in samples]
     scores = rvos_score(rows, ScoreContext())
@@ -97,7 +96,7 @@ def test_ref_youtube_vos_valid_drops_the_test_videos(tmp_path: Path) -> None:
     }
     dump(root / "meta_expressions/valid/meta_expressions.json", {"videos": meta})
     dump(root / "meta_expressions/test/meta_expressions.json", {"videos": {"0043f083b5": meta["0043f083b5"]}})
-    samples = list(ref_youtube_vos_load(tmp_path))
+    samples = list(get_benchmark("ref_youtube_vos").samples(tmp_path))
     assert [s.id for s in samples] == ["003234408d/0", "003234408d/1"]
     assert samples[0].video[1] == str(root / "valid/JPEGImages/003234408d/00005.jpg")
     assert ref_youtube_vos_layout(samples[1], 0, 1) == "Annotations/003234408d/1/00005.png"
@@ -121,7 +120,7 @@ def test_ref_davis17_ground_truth_is_the_palette_object(tmp_path: Path) -> None:
         root / "meta_expressions/valid/meta_expressions.json",
         {"videos": {"blackswan": {"expressions": exps, "frames": names}}},
     )
-    swan, duck = list(ref_davis17_load(tmp_path))
+    swan, duck = list(get_benchmark("ref_davis17").samples(tmp_path))
     swan_row = rvos_parse(Prediction(swan.id, masks=[np.stack([A, A])]), swan)
     duck_row = rvos_parse(Prediction(duck.id, masks=[np.stack([B, B])]), duck)
     assert swan_row["j"] == [1.0, 1.0]
@@ -133,5 +132,5 @@ def test_ref_davis17_ground_truth_is_the_palette_object(tmp_path: Path) -> None:
 def test_missing_anno_id_is_named(tmp_path: Path) -> None:
     root = mevis_fixture(tmp_path)
     dump(root / "mevis/valid_u/mask_dict.json", {"7": [rle_box(H, W, 0, 2, 0, 2), None, None]})
-    with pytest.raises(ValueError, match="video 0ab4afe7fb46 expression 1: anno_id 6 not in mask_dict"):
-        list(mevis_load(root))
+    with pytest.raises(DataError, match="video 0ab4afe7fb46 expression 1: anno_id 6 not in mask_dict"):
+        list(get_benchmark("mevis_valid_u").samples(root))

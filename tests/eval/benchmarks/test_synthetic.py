@@ -12,9 +12,10 @@ import pytest
 from tests.eval.benchmarks.helpers import oracle_prediction
 from ufvideo.data.shards import iter_records
 from ufvideo.data.synthetic import SynthConfig
-from ufvideo.data.synthetic import run as synth_run
-from ufvideo.eval.benchmarks.synthetic import synthetic_load, synthetic_parse, synthetic_score
-from ufvideo.eval.registry import FRAME_POOLED, ScoreContext, get_benchmark
+from ufvideo.data.synthetic import generate as synth_run
+from ufvideo.eval.benchmarks import get_benchmark
+from ufvideo.eval.benchmarks.synthetic import synthetic_parse, synthetic_score
+from ufvideo.eval.registry import FRAME_POOLED, ScoreContext
 from ufvideo.eval.types import Prediction
 
 
@@ -26,7 +27,7 @@ def synth_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_loads_only_the_test_split(synth_dir: Path, tmp_path: Path) -> None:
-    samples = list(synthetic_load(synth_dir))
+    samples = list(get_benchmark("synthetic").samples(synth_dir))
     test_ids = {r["id"] for r in iter_records(synth_dir, split="test")}
     assert {s.id for s in samples} == test_ids and len(samples) == 22  # 2 test videos x 11 records
     assert {s.task for s in samples} == {
@@ -43,12 +44,12 @@ def test_loads_only_the_test_split(synth_dir: Path, tmp_path: Path) -> None:
     }
     # --data-root may also be the folder holding `synth/`
     (tmp_path / "synth").symlink_to(synth_dir)
-    assert len(list(synthetic_load(tmp_path))) == 22
+    assert len(list(get_benchmark("synthetic").samples(tmp_path))) == 22
 
 
 def test_prompts_are_the_records_turns(synth_dir: Path) -> None:
     records = {r["id"]: r for r in iter_records(synth_dir, split="test")}
-    for sample in synthetic_load(synth_dir):
+    for sample in get_benchmark("synthetic").samples(synth_dir):
         turns = records[sample.id]["conversations"]
         expected = turns if sample.task == "rvos" else turns[:1]
         assert sample.conversation == expected, sample.id
@@ -58,7 +59,7 @@ def test_prompts_are_the_records_turns(synth_dir: Path) -> None:
 
 
 def test_ground_truth_predictions_score_perfectly(synth_dir: Path) -> None:
-    samples = list(synthetic_load(synth_dir))
+    samples = list(get_benchmark("synthetic").samples(synth_dir))
     rows = [{"id": s.id, **synthetic_parse(oracle_prediction(s), s)} for s in samples]
     scores = synthetic_score(rows, ScoreContext())
     m = scores.metrics
@@ -83,7 +84,7 @@ def test_ground_truth_predictions_score_perfectly(synth_dir: Path) -> None:
 
 
 def test_wrong_predictions_score_below_perfect(synth_dir: Path) -> None:
-    samples = list(synthetic_load(synth_dir))
+    samples = list(get_benchmark("synthetic").samples(synth_dir))
     rows = []
     for s in samples:
         good = oracle_prediction(s)
@@ -97,7 +98,7 @@ def test_wrong_predictions_score_below_perfect(synth_dir: Path) -> None:
 
 def test_cider_rewards_the_right_content(synth_dir: Path) -> None:
     """A caption naming the other video's objects scores far below the right one, though the template is shared."""
-    captions = [s for s in synthetic_load(synth_dir) if s.task == "caption"]
+    captions = [s for s in get_benchmark("synthetic").samples(synth_dir) if s.task == "caption"]
     answers = [s.ground_truth["answer"] for s in captions]
     swapped = answers[1:] + answers[:1]
     scores = []
@@ -108,7 +109,7 @@ def test_cider_rewards_the_right_content(synth_dir: Path) -> None:
 
 
 def test_declaration_lists_every_metric_the_scorer_emits(synth_dir: Path) -> None:
-    samples = list(synthetic_load(synth_dir))
+    samples = list(get_benchmark("synthetic").samples(synth_dir))
     rows = [{"id": s.id, **synthetic_parse(oracle_prediction(s), s)} for s in samples]
     emitted = set(synthetic_score(rows, ScoreContext()).metrics)
     assert emitted == set(get_benchmark("synthetic").metrics)

@@ -10,19 +10,17 @@ import pytest
 
 from tests.eval.benchmarks.helpers import box, dump
 from ufvideo.data.masks import encode_rle
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.benchmarks.ufvideo_bench import (
-    pixhqa_load,
     pixhqa_parse,
     pixhqa_score,
-    pixrqa_load,
     pixrqa_parse,
     pixrqa_score,
-    pixtrqa_load,
     pixtrqa_parse,
     pixtrqa_score,
     ufvideo_bench_layout,
 )
-from ufvideo.eval.registry import ScoreContext, get_benchmark
+from ufvideo.eval.registry import ScoreContext
 from ufvideo.eval.types import Prediction
 
 H, W = 16, 24
@@ -39,7 +37,7 @@ def test_pixrqa(tmp_path: Path) -> None:
         tmp_path / "UFVideo-Bench/PixRQA.json",
         [{"id": 4, "video": "xyz.mp4", "caption": "A dog runs left.", "annotation": annotation}],
     )
-    (sample,) = list(pixrqa_load(tmp_path))
+    (sample,) = list(get_benchmark("pixrqa").samples(tmp_path))
     assert sample.video == str(tmp_path / "VideoRefer-Bench/Panda-70M-part/xyz.mp4")
     assert list(sample.regions[0]) == [3] and sample.sam_frames == [5, 11]
     assert sample.conversation == [
@@ -81,7 +79,7 @@ def _question_record(video: str, answer: str) -> dict:
 def test_pixhqa(tmp_path: Path) -> None:
     answer = "The ball rolls away. The segmentation mask is [SEG] and [SEG]."
     dump(tmp_path / "UFVideo-Bench/PixHQA.json", [_question_record("clip.mp4", answer)])
-    (sample,) = list(pixhqa_load(tmp_path))
+    (sample,) = list(get_benchmark("pixhqa").samples(tmp_path))
     assert sample.sam_frames == [0, 2]  # frame 4 has no ground truth for any object
     assert sample.conversation == [{"from": "human", "value": "<video>\nWhen does the woman pick up the cup?"}]
     assert sample.video == str(tmp_path / "VideoRefer-Bench/Panda-70M-part/clip.mp4")
@@ -100,7 +98,7 @@ def test_pixtrqa(tmp_path: Path) -> None:
     record = _question_record("/abs/videos/clip.mp4", answer)
     record["annotation"] = record["annotation"][:1]
     dump(tmp_path / "UFVideo-Bench/PixTRQA.json", [record])
-    (sample,) = list(pixtrqa_load(tmp_path))
+    (sample,) = list(get_benchmark("pixtrqa").samples(tmp_path))
     assert sample.video == "/abs/videos/clip.mp4"
     output = "It happens in {<TEMP-010><TEMP-055>}. A woman drinks. The segmentation mask is [SEG]."
     row = pixtrqa_parse(Prediction(sample.id, output, masks=[np.stack([A, A])]), sample)

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 
 from tests.eval.benchmarks.helpers import dump, frames, rle_box, text
+from ufvideo.errors import DataError
+from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.benchmarks.videorefer import (
-    videorefer_d_load,
     videorefer_d_parse,
     videorefer_d_score,
-    videorefer_q_load,
     videorefer_q_parse,
     videorefer_q_score,
 )
-from ufvideo.eval.registry import ScoreContext, get_benchmark
+from ufvideo.eval.registry import ScoreContext
 
 H, W = 16, 24
 
@@ -62,8 +62,8 @@ def _q_fixture(root: Path) -> Path:
 
 def test_q_loader_single_and_multi_regions(tmp_path: Path) -> None:
     root = _q_fixture(tmp_path)
-    single = list(videorefer_q_load(root, "single"))
-    multi = list(videorefer_q_load(root, "multi"))
+    single = list(get_benchmark("videorefer_q_single").samples(root, "single"))
+    multi = list(get_benchmark("videorefer_q_single").samples(root, "multi"))
     assert [s.id for s in single] == ["0", "1"]
     assert [Path(p).name for p in single[0].video] == ["00000.jpg", "00001.jpg", "00002.jpg"]
     assert list(single[0].regions[0]) == [2] and single[0].region_mode == "single"
@@ -73,7 +73,7 @@ def test_q_loader_single_and_multi_regions(tmp_path: Path) -> None:
 
 
 def test_q_prompt_snapshot(tmp_path: Path) -> None:
-    sample = next(videorefer_q_load(_q_fixture(tmp_path), "single"))
+    sample = next(get_benchmark("videorefer_q_single").samples(_q_fixture(tmp_path), "single"))
     assert sample.conversation == [
         {
             "from": "human",
@@ -87,12 +87,12 @@ def test_q_region_count_must_match_the_question(tmp_path: Path) -> None:
     root = _q_fixture(tmp_path)
     path = root / "VideoRefer-Bench/VideoRefer-Bench-Q.json"
     path.write_text(path.read_text().replace("<object3><region>", "<object3>"))
-    with pytest.raises(ValueError, match=r"VideoRefer-Bench-Q.json\[0\]: 0 <region> tags, 1 objects"):
-        list(videorefer_q_load(root, "single"))
+    with pytest.raises(DataError, match=r"VideoRefer-Bench-Q.json\[0\]: 0 <region> tags, 1 objects"):
+        list(get_benchmark("videorefer_q_single").samples(root, "single"))
 
 
 def test_q_parse_and_score(tmp_path: Path) -> None:
-    a, b = list(videorefer_q_load(_q_fixture(tmp_path), "single"))
+    a, b = list(get_benchmark("videorefer_q_single").samples(_q_fixture(tmp_path), "single"))
     rows = [videorefer_q_parse(text(a.id, "(A) A helmet"), a), videorefer_q_parse(text(b.id, "b"), b)]
     assert [r["pred"] for r in rows] == ["A", "b"]
     scores = videorefer_q_score(rows, ScoreContext())
@@ -122,8 +122,8 @@ def _d_fixture(root: Path) -> Path:
 
 def test_d_loader_prompt_and_null_judge_metrics(tmp_path: Path) -> None:
     root = _d_fixture(tmp_path)
-    (sample,) = list(videorefer_d_load(root, "single"))
-    (multi,) = list(videorefer_d_load(root, "multi"))
+    (sample,) = list(get_benchmark("videorefer_d_single").samples(root, "single"))
+    (multi,) = list(get_benchmark("videorefer_d_single").samples(root, "multi"))
     assert sample.video == str(root / "VideoRefer-Bench/Panda-70M-part/abc_0:00:01.000_0:00:09.000.mp4")
     assert list(sample.regions[0]) == [9] and list(multi.regions[0]) == [3, 9]
     assert sample.conversation == [
@@ -150,7 +150,7 @@ def test_d_scores_come_from_the_judge(tmp_path: Path) -> None:
         def usage(self) -> dict[str, int]:
             return {"requests": 2}
 
-    (sample,) = list(videorefer_d_load(_d_fixture(tmp_path), "single"))
+    (sample,) = list(get_benchmark("videorefer_d_single").samples(_d_fixture(tmp_path), "single"))
     rows = [videorefer_d_parse(text(sample.id, "A dog."), sample), videorefer_d_parse(text(sample.id, "?"), sample)]
     scores = videorefer_d_score(rows, ScoreContext(judge=FakeJudge()))
     assert scores.metrics["score_avg"] == pytest.approx(3.5) and scores.metrics["score_avg_no_td"] == pytest.approx(

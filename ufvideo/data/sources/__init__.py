@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 
+from ufvideo.config import ConfigError
 from ufvideo.data.sources.base import Source
 
 NAMES = (
@@ -24,5 +25,5 @@ NAMES = (
 def get_source(name: str) -> Source:
     """The converter declared by `ufvideo.data.sources.<name>`; imported on demand so one source's deps stay local."""
     if name not in NAMES:
-        raise ValueError(f"unknown source {name!r}; allowed: {', '.join(NAMES)}")
+        raise ConfigError(f"unknown source {name!r}; allowed: {', '.join(NAMES)}")
     return importlib.import_module(f"ufvideo.data.sources.{name}").SOURCE

@@ -15,6 +15,7 @@ import ijson
 
 from ufvideo.data.masks import union_rles
 from ufvideo.data.sources.base import Context, Invalid, Out, Reject, frame_files, image_size, make_id, rvos_record
+from ufvideo.errors import DataError
 from ufvideo.files import atomic_write, write_json
 
 _OPEN: dict[str, MaskIndex] = {}
@@ -42,7 +43,7 @@ class MaskIndex:
                     offsets[str(key)] = [out.tell(), len(data)]
                     out.write(data + b"\n")
             except ijson.JSONError as exc:
-                raise ValueError(f"{source}: invalid JSON after {len(offsets)} anno_ids: {exc}") from exc
+                raise DataError(f"{source}: invalid JSON after {len(offsets)} anno_ids: {exc}") from exc
         write_json(index_path, {"lines": lines.name, "offsets": offsets}, indent=None)
         return index_path
 
@@ -61,11 +62,6 @@ class MaskIndex:
             return None
         self._handle.seek(entry[0])
         return json.loads(self._handle.read(entry[1]))
-
-
-def video_units_payload(meta_videos: Mapping[str, Any], per_unit: int) -> list[list[tuple[str, Any]]]:
-    items = list(meta_videos.items())
-    return [items[i : i + per_unit] for i in range(0, len(items), per_unit)]
 
 
 def convert_video(

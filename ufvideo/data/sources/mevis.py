@@ -15,6 +15,7 @@ import ijson
 
 from ufvideo.data.sources.base import Context, Invalid, Out, Reject, Source, Unit
 from ufvideo.data.sources.mask_dict import MaskIndex, convert_video
+from ufvideo.errors import DataError
 
 NAME = "mevis"
 
@@ -44,7 +45,7 @@ def video_units(ctx: Context, meta_rel: str, per_unit: int) -> list[Unit]:
         try:
             videos = list(ijson.kvitems(handle, "videos", use_float=True))
         except ijson.JSONError as exc:
-            raise ValueError(f"{path}: invalid JSON: {exc}") from exc
+            raise DataError(f"{path}: invalid JSON: {exc}") from exc
     triples = [(n, key, entry) for n, (key, entry) in enumerate(videos)]
     return [
         Unit(label=f"{meta_rel} videos {i}-{i + len(batch) - 1}", file=meta_rel, payload=batch)

@@ -124,10 +124,6 @@ def motion_ing(obj: SceneObject) -> str:
     return f"{verb} {rest}"
 
 
-def presence_clause(obj: SceneObject, num_frames: int) -> str:
-    return PRESENCE_CLAUSES[obj.presence(num_frames)]
-
-
 def event_clause(obj: SceneObject, num_frames: int, timed: bool) -> str:
     """What the object does over its lifetime: 'appears partway through the video and moves up'.
 

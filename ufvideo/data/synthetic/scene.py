@@ -41,7 +41,6 @@ DIRECTIONS: dict[str, tuple[float, float]] = {
     "down-right": (math.sqrt(0.5), math.sqrt(0.5)),
 }
 BOUNCE_AXES = ("horizontal", "vertical")
-MOTIONS = ("still", "linear", "bounce")
 PRESENCES = ("full", "enters", "leaves", "brief")
 
 MIN_VISIBLE_FRACTION = 0.35  # an object is never hidden more than this by occlusion, so spans equal visibility

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
-from ufvideo.eval.benchmarks.common import read_json, span_scores, video_turns
+from ufvideo.eval.benchmarks.common import span_scores, video_turns
 from ufvideo.eval.benchmarks.roots import benchmark_root
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
+from ufvideo.files import read_json
 
 ROOT = "charades"
 VIDEOS = "Charades_v1_480"
@@ -29,7 +31,6 @@ def _sample(index: int, video: Path, caption: str, span: tuple[float, float]) ->
         ground_truth={"span": [float(span[0]), float(span[1])]},
         meta={"video": video.stem, "caption": caption},
     )
-    sample.conversation = charades_prompt(sample)
     return sample
 
 
@@ -37,7 +38,7 @@ def _from_json(path: Path, videos: Path) -> Iterator[Sample]:
     """UFVideo/LLaVA-ST `test.json`: `{image_id, caption, timestamp: [s, e] relative}`."""
     for i, item in enumerate(read_json(path)):
         if not {"image_id", "caption", "timestamp"} <= set(item):
-            raise ValueError(f"{path}[{i}]: needs image_id, caption and timestamp")
+            raise DataError(f"{path}[{i}]: needs image_id, caption and timestamp")
         name = Path(item["image_id"]).name
         name = name[2:] if name.startswith("v_") else name
         yield _sample(i, videos / name, item["caption"], tuple(item["timestamp"]))
@@ -57,7 +58,7 @@ def _from_txt(path: Path, videos: Path) -> Iterator[Sample]:
                 vid, start, end = head.split()
                 span = (float(start), float(end))
             except ValueError:
-                raise ValueError(f"{path}:{i + 1}: expected 'VIDEO start end##sentence', got {line!r}") from None
+                raise DataError(f"{path}:{i + 1}: expected 'VIDEO start end##sentence', got {line!r}") from None
             video = videos / f"{vid}.mp4"
             if vid not in durations:
                 durations[vid] = probe(video).duration
@@ -95,17 +96,15 @@ def charades_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
     return span_scores(rows)
 
 
-BENCHMARK = register(
-    Benchmark(
-        name="charades_sta",
-        task="tvg",
-        metrics=("r_at_0_3", "r_at_0_5", "r_at_0_7", "miou"),
-        split="test",
-        load=charades_load,
-        prompt=charades_prompt,
-        parse=charades_parse,
-        score=charades_score,
-        published={"r_at_0_3": 71.2, "r_at_0_5": 49.6, "r_at_0_7": 24.1, "miou": 44.7},
-        paths={"annotations": f"{ROOT}/test.json or {ROOT}/charades_sta_test.txt", "videos": f"{ROOT}/{VIDEOS}"},
-    )
+BENCHMARK = Benchmark(
+    name="charades_sta",
+    task="tvg",
+    metrics=("r_at_0_3", "r_at_0_5", "r_at_0_7", "miou"),
+    split="test",
+    load=charades_load,
+    prompt=charades_prompt,
+    parse=charades_parse,
+    score=charades_score,
+    published={"r_at_0_3": 71.2, "r_at_0_5": 49.6, "r_at_0_7": 24.1, "miou": 44.7},
+    paths={"annotations": f"{ROOT}/test.json or {ROOT}/charades_sta_test.txt", "videos": f"{ROOT}/{VIDEOS}"},
 )

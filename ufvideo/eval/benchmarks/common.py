@@ -4,9 +4,7 @@ tracks (J/F), time spans (R@IoU, mIoU), judge-rated text and CIDEr-D, all throug
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,16 +18,6 @@ from ufvideo.eval.types import Prediction, Rle, Sample, Turn
 RVOS_ANSWER = "Sure, [SEG]."
 JUDGE_DIMENSIONS = ("sc", "ad", "td", "hd")
 NO_JUDGE_NOTE = "judge metrics not computed: no judge configured (set UFVIDEO_JUDGE_BASE_URL and UFVIDEO_JUDGE_MODEL)"
-
-
-def read_json(path: Path) -> Any:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: benchmark annotation file not found")
-    with open(path, encoding="utf-8") as handle:
-        try:
-            return json.load(handle)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno})") from exc
 
 
 def video_turns(text: str) -> list[Turn]:

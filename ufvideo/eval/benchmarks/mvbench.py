@@ -10,11 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
-from ufvideo.eval.benchmarks.common import read_json, video_turns
+from ufvideo.eval.benchmarks.common import video_turns
 from ufvideo.eval.benchmarks.roots import benchmark_root
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
+from ufvideo.files import read_json
 
 log = logging.getLogger(__name__)
 FRAMES_FPS = 3.0  # TVQA frame folders are extracted at 3 fps, 1-based %05d.jpg
@@ -91,7 +93,7 @@ def mvbench_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
             where = f"{root / 'json' / spec.json}[{i}]"
             missing = [k for k in ("video", "question", "candidates", "answer") if k not in item]
             if missing:
-                raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+                raise DataError(f"{where}: missing field(s) {', '.join(missing)}")
             location = root / "video" / spec.folder / item["video"]
             video: str | list[str] = _frame_files(location) if spec.frames else str(location)
             clip = (float(item["start"]), float(item["end"])) if spec.bounded and "start" in item else None
@@ -108,7 +110,6 @@ def mvbench_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
                 ground_truth={"answer_idx": gt_idx},
                 meta={"task_type": task, "question": item["question"], "candidates": candidates},
             )
-            sample.conversation = mvbench_prompt(sample)
             yield sample
 
 
@@ -147,23 +148,21 @@ def mvbench_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
     return Scores(metrics, notes, {"per_task_accuracy": {task_slug(t): v for t, v in report["per_task"].items()}})
 
 
-BENCHMARK = register(
-    Benchmark(
-        name="mvbench",
-        task="mcqa",
-        metrics=("accuracy", "tasks_covered", *(f"accuracy_{task_slug(t)}" for t in TASKS)),
-        split="test",
-        load=mvbench_load,
-        prompt=mvbench_prompt,
-        parse=mvbench_parse,
-        score=mvbench_score,
-        published={
-            "accuracy": 67.3,
-            "accuracy_action_sequence": 81.5,
-            "accuracy_action_antonym": 95.0,
-            "accuracy_object_interaction": 89.0,
-            "accuracy_counterfactual_inference": 76.0,
-        },
-        paths={"json": "mvbench/json", "video": "mvbench/video"},
-    )
+BENCHMARK = Benchmark(
+    name="mvbench",
+    task="mcqa",
+    metrics=("accuracy", "tasks_covered", *(f"accuracy_{task_slug(t)}" for t in TASKS)),
+    split="test",
+    load=mvbench_load,
+    prompt=mvbench_prompt,
+    parse=mvbench_parse,
+    score=mvbench_score,
+    published={
+        "accuracy": 67.3,
+        "accuracy_action_sequence": 81.5,
+        "accuracy_action_antonym": 95.0,
+        "accuracy_object_interaction": 89.0,
+        "accuracy_counterfactual_inference": 76.0,
+    },
+    paths={"json": "mvbench/json", "video": "mvbench/video"},
 )

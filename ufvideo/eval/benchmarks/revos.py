@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from ufvideo.data.masks import decode_rle
+from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
-from ufvideo.eval.benchmarks.common import read_json, sample_ground_truth_masks
+from ufvideo.eval.benchmarks.common import sample_ground_truth_masks
 from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.benchmarks.rvos import (
     meta_videos,
@@ -22,8 +23,9 @@ from ufvideo.eval.benchmarks.rvos import (
     sorted_expressions,
     union_track,
 )
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample
+from ufvideo.files import read_json
 
 GROUPS = ("referring", "reasoning", "overall")
 KEYS = {"J": "j", "F": "f", "J&F": "jf", "A": "a", "R": "r"}
@@ -37,7 +39,7 @@ def revos_load(data_root: Path, split: str = "valid") -> Iterator[Sample]:
     for vid, video in videos.items():
         frames = [str(f) for f in video["frames"]]
         if vid not in foreground:
-            raise ValueError(f"{root / 'mask_dict_foreground.json'}: no entry for video {vid}")
+            raise DataError(f"{root / 'mask_dict_foreground.json'}: no entry for video {vid}")
         fg = foreground[vid]["masks_rle"]
         for exp_id, exp in sorted_expressions(video):
             where = f"{root}/meta_expressions_{split}_.json: video {vid} expression {exp_id}"
@@ -96,19 +98,17 @@ def revos_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
     return Scores(metrics, notes, details, aggregation="per_expression")
 
 
-BENCHMARK = register(
-    Benchmark(
-        name="revos",
-        task="rvos",
-        metrics=("j", "f", "jf", "a", "r", *(f"{g}_{k}" for g in GROUPS[:2] for k in KEYS.values())),
-        split="valid",
-        load=revos_load,
-        prompt=rvos_prompt,
-        parse=revos_parse,
-        score=revos_score,
-        published={"jf": 64.8, "j": 62.7, "f": 66.9, "referring_j": 65.4, "reasoning_j": 59.8},
-        paths={"root": "ReVOS"},
-        mask_layout=mevis_layout,
-        notes=("referring_j and reasoning_j published values come from third-party summaries of the paper appendix",),
-    )
+BENCHMARK = Benchmark(
+    name="revos",
+    task="rvos",
+    metrics=("j", "f", "jf", "a", "r", *(f"{g}_{k}" for g in GROUPS[:2] for k in KEYS.values())),
+    split="valid",
+    load=revos_load,
+    prompt=rvos_prompt,
+    parse=revos_parse,
+    score=revos_score,
+    published={"jf": 64.8, "j": 62.7, "f": 66.9, "referring_j": 65.4, "reasoning_j": 59.8},
+    paths={"root": "ReVOS"},
+    mask_layout=mevis_layout,
+    notes=("referring_j and reasoning_j published values come from third-party summaries of the paper appendix",),
 )

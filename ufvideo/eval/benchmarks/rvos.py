@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from ufvideo.data.masks import union_rles
-from ufvideo.eval.benchmarks.common import jf_scores, mask_row, read_json, rvos_turns
+from ufvideo.errors import DataError
+from ufvideo.eval.benchmarks.common import jf_scores, mask_row, rvos_turns
 from ufvideo.eval.benchmarks.roots import benchmark_root
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Rle, Sample, Turn
+from ufvideo.files import read_json
 
 SERVER_NOTE = "no public ground truth: J, F and J&F come from the official server (upload submission.zip)"
 JF_METRICS = ("j", "f", "jf")
@@ -21,7 +23,7 @@ JF_METRICS = ("j", "f", "jf")
 def meta_videos(meta_path: Path) -> dict[str, Any]:
     meta = read_json(meta_path)
     if not isinstance(meta, Mapping) or not isinstance(meta.get("videos"), Mapping):
-        raise ValueError(f"{meta_path}: expected {{'videos': {{...}}}}")
+        raise DataError(f"{meta_path}: expected {{'videos': {{...}}}}")
     return dict(meta["videos"])
 
 
@@ -35,9 +37,9 @@ def union_track(mask_dict: Mapping[str, list[Rle | None]], anno_ids: list[int], 
     for anno in anno_ids:
         track = mask_dict.get(str(anno))
         if track is None:
-            raise ValueError(f"{where}: anno_id {anno} not in mask_dict")
+            raise DataError(f"{where}: anno_id {anno} not in mask_dict")
         if len(track) != frames:
-            raise ValueError(f"{where}: anno_id {anno} has {len(track)} masks for {frames} frames")
+            raise DataError(f"{where}: anno_id {anno} has {len(track)} masks for {frames} frames")
         tracks.append(track)
     out = []
     for t in range(frames):
@@ -60,7 +62,6 @@ def rvos_sample(
         ground_truth=extra.pop("ground_truth", {}),
         meta={"video": vid, "exp_id": exp_id, "frames": list(frames), "expression": expression, **extra},
     )
-    sample.conversation = rvos_prompt(sample)
     return sample
 
 
@@ -140,57 +141,62 @@ def ref_youtube_vos_layout(sample: Sample, seg_index: int, position: int) -> str
     return "Annotations/" + mevis_layout(sample, seg_index, position)
 
 
-def _rvos(name: str, load: Any, split: str, layout: Any, published: dict[str, float], **kw: Any) -> Benchmark:
-    return register(
-        Benchmark(
-            name=name,
-            task="rvos",
-            metrics=JF_METRICS,
-            split=split,
-            load=load,
-            prompt=rvos_prompt,
-            parse=rvos_parse,
-            score=rvos_score,
-            published=published,
-            mask_layout=layout,
-            **kw,
-        )
-    )
-
-
-_rvos(
-    "mevis_valid_u",
-    mevis_load,
-    "valid_u",
-    mevis_layout,
-    {"jf": 62.8, "j": 60.9, "f": 64.6},
+MEVIS_VALID_U = Benchmark(
+    name="mevis_valid_u",
+    task="rvos",
+    metrics=JF_METRICS,
+    split="valid_u",
+    load=mevis_load,
+    prompt=rvos_prompt,
+    parse=rvos_parse,
+    score=rvos_score,
+    published={"jf": 62.8, "j": 60.9, "f": 64.6},
+    mask_layout=mevis_layout,
     paths={"split": "mevis/valid_u"},
     notes=("UFVideo's published number is frame-pooled; the default here is the official per-expression mean",),
 )
-_rvos(
-    "mevis_valid",
-    mevis_load,
-    "valid",
-    mevis_layout,
-    {"jf": 55.1, "j": 52.3, "f": 57.8},
+
+MEVIS_VALID = Benchmark(
+    name="mevis_valid",
+    task="rvos",
+    metrics=JF_METRICS,
+    split="valid",
+    load=mevis_load,
+    prompt=rvos_prompt,
+    parse=rvos_parse,
+    score=rvos_score,
+    published={"jf": 55.1, "j": 52.3, "f": 57.8},
+    mask_layout=mevis_layout,
     paths={"split": "mevis/valid"},
     submission="mevis",
 )
-_rvos(
-    "ref_youtube_vos",
-    ref_youtube_vos_load,
-    "valid",
-    ref_youtube_vos_layout,
-    {"jf": 73.4, "j": 72.2, "f": 74.6},
+
+REF_YOUTUBE_VOS = Benchmark(
+    name="ref_youtube_vos",
+    task="rvos",
+    metrics=JF_METRICS,
+    split="valid",
+    load=ref_youtube_vos_load,
+    prompt=rvos_prompt,
+    parse=rvos_parse,
+    score=rvos_score,
+    published={"jf": 73.4, "j": 72.2, "f": 74.6},
+    mask_layout=ref_youtube_vos_layout,
     paths={"root": "ref-youtube-vos"},
     submission="ref_youtube_vos",
 )
-_rvos(
-    "ref_davis17",
-    ref_davis17_load,
-    "valid",
-    mevis_layout,
-    {"jf": 74.6, "j": 70.3, "f": 78.9},
+
+REF_DAVIS17 = Benchmark(
+    name="ref_davis17",
+    task="rvos",
+    metrics=JF_METRICS,
+    split="valid",
+    load=ref_davis17_load,
+    prompt=rvos_prompt,
+    parse=rvos_parse,
+    score=rvos_score,
+    published={"jf": 74.6, "j": 70.3, "f": 78.9},
+    mask_layout=mevis_layout,
     paths={"root": "ref-davis17"},
     notes=(
         "per-expression mean over all expressions (Sa2VA's protocol); ReferFormer instead averages four "

@@ -25,7 +25,7 @@ from ufvideo.eval.benchmarks.common import (
     span_scores,
     text_before,
 )
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
 
 MASK_MARKER = "The segmentation mask"
@@ -80,7 +80,6 @@ def synthetic_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
             ground_truth={"answer": answer, "masks": [[t.get(str(f)) for f in sam_frames] for t in targets]},
             meta={"conversations": record["conversations"], **record.get("meta", {})},
         )
-        sample.conversation = synthetic_prompt(sample)
         yield sample
 
 
@@ -186,20 +185,18 @@ def _metric_names() -> tuple[str, ...]:
     return tuple(names)
 
 
-BENCHMARK = register(
-    Benchmark(
-        name="synthetic",
-        task="mixed",
-        metrics=_metric_names(),
-        split="test",
-        load=synthetic_load,
-        prompt=synthetic_prompt,
-        parse=synthetic_parse,
-        score=synthetic_score,
-        paths={"dataset": "synth (or the --data-root itself when it holds manifest.json)"},
-        mask_layout=lambda sample, k, position: f"{sample.id}/{k}/{sample.sam_frames[position]:05d}.png",
-        judged=True,
-        prior=synthetic_prior,
-        headline=HEADLINE,
-    )
+BENCHMARK = Benchmark(
+    name="synthetic",
+    task="mixed",
+    metrics=_metric_names(),
+    split="test",
+    load=synthetic_load,
+    prompt=synthetic_prompt,
+    parse=synthetic_parse,
+    score=synthetic_score,
+    paths={"dataset": "synth (or the --data-root itself when it holds manifest.json)"},
+    mask_layout=lambda sample, k, position: f"{sample.id}/{k}/{sample.sam_frames[position]:05d}.png",
+    judged=True,
+    prior=synthetic_prior,
+    headline=HEADLINE,
 )

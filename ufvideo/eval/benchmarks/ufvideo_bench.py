@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import (
     frame_masks,
@@ -15,14 +16,14 @@ from ufvideo.eval.benchmarks.common import (
     judge_scores,
     mask_row,
     merge_scores,
-    read_json,
     span_scores,
     text_before,
     video_turns,
 )
 from ufvideo.eval.benchmarks.roots import benchmark_root
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
+from ufvideo.files import read_json
 
 ROOT = "UFVideo-Bench"
 VIDEOS = "VideoRefer-Bench/Panda-70M-part"
@@ -58,7 +59,7 @@ def pixrqa_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
         masks = frame_masks(record["annotation"][0])
         present = [f for f, r in masks.items() if r is not None]
         if not present:
-            raise ValueError(f"{path}[{i}]: object 0 has no mask on any frame")
+            raise DataError(f"{path}[{i}]: object 0 has no mask on any frame")
         first = present[0]
         later = [f for f in present if f > first]
         sample = Sample(
@@ -73,7 +74,6 @@ def pixrqa_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
             ground_truth={"caption": record["caption"], "masks": [[masks[f] for f in later]]},
             meta={"video": record["video"]},
         )
-        sample.conversation = pixrqa_prompt(sample)
         yield sample
 
 
@@ -87,7 +87,7 @@ def _question_samples(data_root: Path, name: str, split: str) -> Iterator[Sample
     for i, record in enumerate(records):
         turns = record["conversations"][0]
         if len(turns) < 2:
-            raise ValueError(f"{path}[{i}]: conversations[0] needs a question and an answer")
+            raise DataError(f"{path}[{i}]: conversations[0] needs a question and an answer")
         frames = [int(f) for f in record["frame_idx"]]
         objects = [frame_masks(a) for a in record["annotation"]]
         keep = [f for f in frames if any(obj.get(f) for obj in objects)]
@@ -105,7 +105,6 @@ def _question_samples(data_root: Path, name: str, split: str) -> Iterator[Sample
             ground_truth={"answer": turns[1]["value"], "masks": [[obj.get(f) for f in keep] for obj in objects]},
             meta={"video": record["video"], "question": turns[0]["value"]},
         )
-        sample.conversation = pixhqa_prompt(sample)
         yield sample
 
 
@@ -191,11 +190,6 @@ def pixtrqa_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
 _JF = ("j", "f", "jf")
 _JUDGE = ("sc", "ad", "td", "hd", "score_avg", "score_avg_no_td")
 _SPANS = ("r_at_0_3", "r_at_0_5", "r_at_0_7", "miou")
-_SPECS = {
-    "pixrqa": (pixrqa_load, pixrqa_prompt, pixrqa_parse, pixrqa_score, _JF + _JUDGE),
-    "pixhqa": (pixhqa_load, pixhqa_prompt, pixhqa_parse, pixhqa_score, _JF + _JUDGE),
-    "pixtrqa": (pixtrqa_load, pixtrqa_prompt, pixtrqa_parse, pixtrqa_score, _SPANS + _JF + _JUDGE),
-}
 _PUBLISHED = {
     "pixrqa": {"jf": 53.39, "j": 58.70, "f": 47.87, "score_avg": 3.35},
     "pixhqa": {"jf": 49.91, "j": 46.83, "f": 53.00},
@@ -208,25 +202,48 @@ def ufvideo_bench_layout(sample: Sample, seg_index: int, position: int) -> str:
     return f"{sample.id}/{seg_index}/{position}.png"
 
 
-for _name, (_load, _prompt, _parse, _score, _metrics) in _SPECS.items():
-    register(
-        Benchmark(
-            name=_name,
-            task=_name,
-            metrics=_metrics,
-            split="test",
-            load=_load,
-            prompt=_prompt,
-            parse=_parse,
-            score=_score,
-            published=_PUBLISHED[_name],
-            paths={"annotations": f"{ROOT}/{FILES[_name]}.json", "videos": VIDEOS},
-            mask_layout=ufvideo_bench_layout,
-            judged=True,
-            notes=(
-                ("PixHQA's published SAvg columns (4.22 w T, 7.56 w/o T) are not reproducible from the public code",)
-                if _name == "pixhqa"
-                else ()
-            ),
-        )
-    )
+PIXRQA = Benchmark(
+    name="pixrqa",
+    task="pixrqa",
+    metrics=_JF + _JUDGE,
+    split="test",
+    load=pixrqa_load,
+    prompt=pixrqa_prompt,
+    parse=pixrqa_parse,
+    score=pixrqa_score,
+    published=_PUBLISHED["pixrqa"],
+    paths={"annotations": f"{ROOT}/{FILES['pixrqa']}.json", "videos": VIDEOS},
+    mask_layout=ufvideo_bench_layout,
+    judged=True,
+)
+
+PIXHQA = Benchmark(
+    name="pixhqa",
+    task="pixhqa",
+    metrics=_JF + _JUDGE,
+    split="test",
+    load=pixhqa_load,
+    prompt=pixhqa_prompt,
+    parse=pixhqa_parse,
+    score=pixhqa_score,
+    published=_PUBLISHED["pixhqa"],
+    paths={"annotations": f"{ROOT}/{FILES['pixhqa']}.json", "videos": VIDEOS},
+    mask_layout=ufvideo_bench_layout,
+    judged=True,
+    notes=("PixHQA's published SAvg columns (4.22 w T, 7.56 w/o T) are not reproducible from the public code",),
+)
+
+PIXTRQA = Benchmark(
+    name="pixtrqa",
+    task="pixtrqa",
+    metrics=_SPANS + _JF + _JUDGE,
+    split="test",
+    load=pixtrqa_load,
+    prompt=pixtrqa_prompt,
+    parse=pixtrqa_parse,
+    score=pixtrqa_score,
+    published=_PUBLISHED["pixtrqa"],
+    paths={"annotations": f"{ROOT}/{FILES['pixtrqa']}.json", "videos": VIDEOS},
+    mask_layout=ufvideo_bench_layout,
+    judged=True,
+)

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
-from ufvideo.eval.benchmarks.common import frame_masks, judge_scores, read_json, video_turns
+from ufvideo.eval.benchmarks.common import frame_masks, judge_scores, video_turns
 from ufvideo.eval.benchmarks.roots import benchmark_root
-from ufvideo.eval.registry import Benchmark, ScoreContext, Scores, register
+from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Rle, Sample, Turn
+from ufvideo.files import read_json
 
 ROOT = "VideoRefer-Bench"
 D_QUESTION = "Please give a detailed description of the highlighted object [<region>] in the video."
@@ -34,10 +36,10 @@ def _regions(record: dict[str, Any], mode: str, where: str) -> list[dict[int, Rl
         if mode == "single":
             key = int(record["frame_idx"])
             if key not in masks:
-                raise ValueError(f"{where}: object {k} has no mask on frame_idx {key}")
+                raise DataError(f"{where}: object {k} has no mask on frame_idx {key}")
             masks = {key: masks[key]}
         if not masks:
-            raise ValueError(f"{where}: object {k} has no mask on any frame")
+            raise DataError(f"{where}: object {k} has no mask on any frame")
         regions.append(masks)
     return regions
 
@@ -58,7 +60,6 @@ def videorefer_d_load(data_root: Path, split: str = "single") -> Iterator[Sample
             ground_truth={"caption": record["caption"]},
             meta={"video": record["video"]},
         )
-        sample.conversation = videorefer_d_prompt(sample)
         yield sample
 
 
@@ -87,7 +88,7 @@ def videorefer_q_load(data_root: Path, split: str = "single") -> Iterator[Sample
         where = f"{path}[{i}]"
         regions = _regions(record, split, where)
         if record["Question"].count("<region>") != len(regions):
-            raise ValueError(f"{where}: {record['Question'].count('<region>')} <region> tags, {len(regions)} objects")
+            raise DataError(f"{where}: {record['Question'].count('<region>')} <region> tags, {len(regions)} objects")
         sample = Sample(
             id=str(record.get("id", i)),
             benchmark=f"videorefer_q_{split}",
@@ -104,7 +105,6 @@ def videorefer_q_load(data_root: Path, split: str = "single") -> Iterator[Sample
                 "options": list(record["options"]),
             },
         )
-        sample.conversation = videorefer_q_prompt(sample)
         yield sample
 
 
@@ -146,33 +146,56 @@ _Q_PUBLISHED = {
 }
 _Q_METRICS = ("accuracy", *(f"accuracy_{v}" for v in Q_TYPES.values()))
 
-for _mode in ("single", "multi"):
-    register(
-        Benchmark(
-            name=f"videorefer_d_{_mode}",
-            task="caption",
-            metrics=("sc", "ad", "td", "hd", "score_avg", "score_avg_no_td"),
-            split=_mode,
-            load=videorefer_d_load,
-            prompt=videorefer_d_prompt,
-            parse=videorefer_d_parse,
-            score=videorefer_d_score,
-            published=_D_PUBLISHED[_mode],
-            paths={"annotations": f"{ROOT}/VideoRefer-Bench-D.json", "videos": f"{ROOT}/Panda-70M-part"},
-            judged=True,
-        )
-    )
-    register(
-        Benchmark(
-            name=f"videorefer_q_{_mode}",
-            task="mcqa",
-            metrics=_Q_METRICS,
-            split=_mode,
-            load=videorefer_q_load,
-            prompt=videorefer_q_prompt,
-            parse=videorefer_q_parse,
-            score=videorefer_q_score,
-            published=dict(zip(_Q_METRICS, _Q_PUBLISHED[_mode])),
-            paths={"annotations": f"{ROOT}/VideoRefer-Bench-Q.json", "frames": f"{ROOT}/MeViS, {ROOT}/DAVIS"},
-        )
-    )
+VIDEOREFER_D_SINGLE = Benchmark(
+    name="videorefer_d_single",
+    task="caption",
+    metrics=("sc", "ad", "td", "hd", "score_avg", "score_avg_no_td"),
+    split="single",
+    load=videorefer_d_load,
+    prompt=videorefer_d_prompt,
+    parse=videorefer_d_parse,
+    score=videorefer_d_score,
+    published=_D_PUBLISHED["single"],
+    paths={"annotations": f"{ROOT}/VideoRefer-Bench-D.json", "videos": f"{ROOT}/Panda-70M-part"},
+    judged=True,
+)
+
+VIDEOREFER_Q_SINGLE = Benchmark(
+    name="videorefer_q_single",
+    task="mcqa",
+    metrics=_Q_METRICS,
+    split="single",
+    load=videorefer_q_load,
+    prompt=videorefer_q_prompt,
+    parse=videorefer_q_parse,
+    score=videorefer_q_score,
+    published=dict(zip(_Q_METRICS, _Q_PUBLISHED["single"], strict=True)),
+    paths={"annotations": f"{ROOT}/VideoRefer-Bench-Q.json", "frames": f"{ROOT}/MeViS, {ROOT}/DAVIS"},
+)
+
+VIDEOREFER_D_MULTI = Benchmark(
+    name="videorefer_d_multi",
+    task="caption",
+    metrics=("sc", "ad", "td", "hd", "score_avg", "score_avg_no_td"),
+    split="multi",
+    load=videorefer_d_load,
+    prompt=videorefer_d_prompt,
+    parse=videorefer_d_parse,
+    score=videorefer_d_score,
+    published=_D_PUBLISHED["multi"],
+    paths={"annotations": f"{ROOT}/VideoRefer-Bench-D.json", "videos": f"{ROOT}/Panda-70M-part"},
+    judged=True,
+)
+
+VIDEOREFER_Q_MULTI = Benchmark(
+    name="videorefer_q_multi",
+    task="mcqa",
+    metrics=_Q_METRICS,
+    split="multi",
+    load=videorefer_q_load,
+    prompt=videorefer_q_prompt,
+    parse=videorefer_q_parse,
+    score=videorefer_q_score,
+    published=dict(zip(_Q_METRICS, _Q_PUBLISHED["multi"], strict=True)),
+    paths={"annotations": f"{ROOT}/VideoRefer-Bench-Q.json", "frames": f"{ROOT}/MeViS, {ROOT}/DAVIS"},
+)

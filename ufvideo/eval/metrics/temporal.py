@@ -10,8 +10,6 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-Span = tuple[float, float]
-
 
 def temporal_iou(pred: Sequence[float], gt: Sequence[float]) -> float:
     """IoU over the hull with endpoints used as given (not sorted or clipped), as the UFVideo script.

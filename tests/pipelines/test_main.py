@@ -1,5 +1,5 @@
-"""`ufvideo pipeline ...`: the parser, argument parsing, submission to a KFP endpoint (fake client) and the
-commands run as a user would (`python -m ufvideo.pipeline`)."""
+"""`python -m pipelines ...`: the parser, argument parsing, submission to a KFP endpoint (fake client) and the
+commands run as a user would."""
 
 from __future__ import annotations
 
@@ -13,32 +13,34 @@ from typing import Any
 import pytest
 import yaml
 
-from ufvideo.pipeline import commands
+import pipelines.__main__ as commands
+from pipelines.submit import parse_arguments, submit
+from ufvideo.config import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="ufvideo")
-    commands.add_parser(root.add_subparsers(dest="group", required=True))
-    return root
+    return commands.build_parser()
 
 
 def test_parser_wires_every_command() -> None:
-    args = parser().parse_args(["pipeline", "compile", "--out", "x.yaml", "--release"])
-    assert args.func is commands.cmd_compile and args.out == "x.yaml" and args.release
-    assert parser().parse_args(["pipeline", "compile"]).out == str(commands.DEFAULT_YAML)
-    args = parser().parse_args(["pipeline", "submit", "--host", "http://kfp", "--arg", "profile=tiny"])
-    assert args.func is commands.cmd_submit and args.arg == ["profile=tiny"]
-    args = parser().parse_args(["pipeline", "run-local", "--videos", "2", "--benchmark", "synthetic"])
-    assert args.func is commands.cmd_run_local and args.videos == 2 and args.benchmark == ["synthetic"]
+    args = parser().parse_args(["compile", "--out", "x.yaml", "--release"])
+    assert args.func is commands._compile and args.out == "x.yaml" and args.release
+    assert parser().parse_args(["compile"]).out == str(commands.DEFAULT_YAML)
+    args = parser().parse_args(["submit", "--host", "http://kfp", "--arg", "profile=tiny"])
+    assert args.func is commands._submit and args.arg == ["profile=tiny"]
+    args = parser().parse_args(["run-local", "--videos", "2", "--benchmark", "synthetic"])
+    assert args.func is commands._run_local and args.videos == 2 and args.benchmark == ["synthetic"]
     with pytest.raises(SystemExit):
-        parser().parse_args(["pipeline", "submit"])  # --host is required
+        parser().parse_args(["submit"])  # --host is required
 
 
 def test_arguments_are_json_when_they_parse() -> None:
-    parsed = commands._arguments(["stage2_num_nodes=4", 'gpu_node_selector={"pool": "a100"}', "profile=ufvideo-7b"])
+    parsed = parse_arguments(["stage2_num_nodes=4", 'gpu_node_selector={"pool": "a100"}', "profile=ufvideo-7b"])
     assert parsed == {"stage2_num_nodes": 4, "gpu_node_selector": {"pool": "a100"}, "profile": "ufvideo-7b"}
-    with pytest.raises(ValueError, match="name=value"):
-        commands._arguments(["novalue"])
+    with pytest.raises(ConfigError, match="name=value"):
+        parse_arguments(["novalue"])
 
 
 class FakeClient:
@@ -71,25 +73,25 @@ class FakeClient:
 
 def test_submit_uploads_a_version_then_runs_it() -> None:
     client = FakeClient()
-    first = commands.submit("h", "p.yaml", "ufvideo", "ufvideo-pipe", "v1", {"profile": "tiny"}, client=client)
+    first = submit("h", "p.yaml", "ufvideo", "ufvideo-pipe", "v1", {"profile": "tiny"}, client=client)
     assert first == {"pipeline_id": "p-0", "version_id": "p-0-v1", "run_id": "r-1"}
     run = dict(client.calls)["run_pipeline"]
     assert run["experiment_id"] == "e-ufvideo" and run["params"] == {"profile": "tiny"}
     assert run["version_id"] == "p-0-v1" and run["pipeline_id"] == "p-0"
     assert run["service_account"] == "ufvideo-pipeline"  # the identity the RBAC allows to create training jobs
     client.calls.clear()
-    second = commands.submit("h", "p.yaml", "ufvideo", "ufvideo-pipe", None, {}, client=client)
+    second = submit("h", "p.yaml", "ufvideo", "ufvideo-pipe", None, {}, client=client)
     assert [name for name, _ in client.calls].count("upload_pipeline") == 0  # a new version of the same pipeline
     assert second["pipeline_id"] == "p-0" and second["version_id"].startswith("p-0-v")
 
 
 def test_module_entry_point_compiles_and_exports_history(tmp_path: Path) -> None:
     out = tmp_path / "pipeline.yaml"
-    subprocess.run([sys.executable, "-m", "ufvideo.pipeline", "compile", "--out", str(out)], check=True)
+    subprocess.run([sys.executable, "-m", "pipelines", "compile", "--out", str(out)], check=True, cwd=REPO)
     assert list(yaml.safe_load_all(out.read_text())) == list(yaml.safe_load_all(commands.DEFAULT_YAML.read_text()))
     csv = tmp_path / "curve.csv"
     done = subprocess.run(
-        [sys.executable, "-m", "ufvideo.pipeline", "history", str(tmp_path / "nothing"), "--out", str(csv)],
+        [sys.executable, "-m", "ufvideo.cli", "pipeline", "history", str(tmp_path / "nothing"), "--out", str(csv)],
         capture_output=True,
         text=True,
         check=True,
