@@ -157,13 +157,15 @@ def hops(stack: list[str], face: str) -> int:
         (["train", "--stage", "1", "--data", "d", "--out", "o"], "ufvideo.train.run", "TrainConfig"),
         (["train", "--stage", "2", "--init", "i", "--out", "o"], "ufvideo.train.run", "TrainConfig"),
         (["eval", "--benchmark", "synthetic", "--checkpoint", "c", "--out", "o"], "ufvideo.eval.run", "EvalConfig"),
+        (["predict", "--model", "m", "--video", "v.mp4", "--prompt", "p"], "ufvideo.predict.run", "PredictConfig"),
     ],
 )
 def test_cli_reaches_run_in_two_calls(argv: list[str], module: str, config: str, monkeypatch, capsys) -> None:
     from ufvideo import cli
 
     calls: list[list[str]] = []
-    result = {"benchmark": "synthetic", "num_samples": 0, "metrics": {}} if module.endswith("eval.run") else {}
+    results = {"ufvideo.eval.run": {"benchmark": "synthetic", "num_samples": 0, "metrics": {}}}
+    result = results.get(module, {"predictions": []} if module == "ufvideo.predict.run" else {})
     monkeypatch.setattr(importlib.import_module(module), "run", _recorder(calls, result))
     assert cli.main(argv) == 0
     ((cfg_name, *stack),) = calls
@@ -222,6 +224,7 @@ def test_every_step_resolves_its_config_from_the_contract() -> None:
         "convert-model": {"src": "s", "out": "o"},
         "merge-model": {"adapter": "a", "out": "o"},
         "register": {"checkpoint": "c"},
+        "predict": {"model": "m", "video": "v.mp4", "prompt": "p"},
     }
     for name in STEPS:
         cfg = load_step_config(name, "tiny", flags=flags.get(name))

@@ -95,6 +95,16 @@ def _report_eval(cfg: Any, result: dict[str, Any], args: argparse.Namespace) -> 
     return 0
 
 
+def _report_predict(cfg: Any, result: dict[str, Any], args: argparse.Namespace) -> int:
+    for doc in result["predictions"]:
+        spans = ", ".join(f"{s:.2f}-{e:.2f}s" for s, e in doc["spans"]) or "none"
+        print(f"[{doc['id']}] {doc['answer']}")
+        masks = f"{len(doc['masks'])} [SEG] x {len(doc['frames'])} frames"
+        print(f"  spans: {spans}; masks: {masks}; overlay: {doc['overlay']}")
+    print(f"wrote {cfg.out}")
+    return 0
+
+
 def _report_register(cfg: Any, result: dict[str, Any], args: argparse.Namespace) -> int:
     from ufvideo.registry.commands import report_promotion
 
@@ -199,6 +209,21 @@ STEP_COMMANDS = (
             flag("--out", help="output directory"),
         ),
         _report_eval,
+    ),
+    Command(
+        ("predict",),
+        "answer a prompt on your own video: text, spans in seconds, mask PNGs, an overlay video",
+        "predict",
+        (
+            flag("--model", help="checkpoint dir, s3:// URI, or models:/NAME@ALIAS"),
+            flag("--video", help="video file or folder of frame images"),
+            flag("--prompt", help="the question; one <region> per --region"),
+            flag("--region", dest="regions", action="append", metavar="MASK.png@FRAME", help="an input object"),
+            flag("--requests", help="JSONL batch: one {video, prompt, regions?, id?, fps?} object a line"),
+            flag("--fps", type=float, help="frame rate of a frame folder (default 3)"),
+            flag("--out", help="output directory"),
+        ),
+        _report_predict,
     ),
     Command(
         ("registry", "register"),

@@ -43,6 +43,7 @@ STEPS: dict[str, Step] = {
     "train_stage2": Step("train_stage2", "ufvideo.train.run", "TrainConfig", fixed={"stage": 2}),
     "eval": Step("eval", "ufvideo.eval.run", "EvalConfig"),
     "register": Step("register", "ufvideo.registry.commands", "RegisterConfig"),
+    "predict": Step("predict", "ufvideo.predict.run", "PredictConfig"),
 }
 
 

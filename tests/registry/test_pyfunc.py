@@ -30,7 +30,7 @@ def test_signature_describes_rows_and_example_fits_it():
     sig = pyfunc.signature()
     assert sig.inputs.input_names() == ["video", "prompt", "regions"]
     assert [spec.required for spec in sig.inputs.inputs] == [True, True, False]
-    assert sig.outputs.input_names() == ["text", "spans", "masks", "frames"]
+    assert sig.outputs.input_names() == ["text", "spans", "masks", "frames", "error"]
     assert {p.name: p.default for p in sig.params} == {"max_new_tokens": 64, "mask_mode": "per_frame"}
     rows = pyfunc.input_example()
     assert set(rows[0]) == {"video", "prompt"}
@@ -43,6 +43,7 @@ def test_answer_serialises_masks_as_rle():
     track[1, 2:4, 3:5] = True
     out = pyfunc._answer(Generation("It is [SEG].", [1, 2], [(0.5, 1.25)], [track]), [0, 7])
     assert out["text"] == "It is [SEG]." and out["spans"] == [[0.5, 1.25]] and out["frames"] == [0, 7]
+    assert out["error"] is None
     assert [decode_rle(rle).sum() for rle in out["masks"][0]] == [0, 4]
     json.dumps(out)  # serialisable as the scoring server returns it
 
@@ -135,3 +136,36 @@ def test_champion_loads_from_s3_and_predicts(tmp_path, mlflow_s3_tracking, regis
     from ufvideo.checkpoint import cache_dir
 
     assert [p.name for p in cache_dir().iterdir()] == [reg.checkpoint_digest[:32]]
+
+
+def test_one_bad_row_gets_an_error_and_the_others_their_answers(tmp_path, video):
+    """A served batch used to fail whole on one unreadable row; now that row carries `error` and nothing else."""
+    from ufvideo.model import ufvideo_tiny
+
+    model = pyfunc.UFVideoModel()
+    model.model, model.processor = ufvideo_tiny(seed=0)
+    wrong_size = json.dumps([{"2": encode_rle(np.ones((8, 8), bool))}])
+    rows = [
+        {"video": video, "prompt": "When does the red square move?"},
+        {"video": str(tmp_path / "missing.mp4"), "prompt": "Anything?"},
+        {"video": video, "prompt": "What is [<region>] doing?", "regions": wrong_size},
+        {"video": video, "prompt": "What is [<region>] doing?"},
+        {"video": video},
+        {"video": video, "prompt": "What is it?", "regions": None},
+        {"video": video, "prompt": "[<region>]?", "regions": "[{"},
+    ]
+    out = model.predict(None, rows, params={"max_new_tokens": 3})
+    assert len(out) == len(rows)
+    good = [0, 5]
+    for i in good:
+        assert out[i]["error"] is None and out[i]["text"] and len(out[i]["frames"]) == 8
+    assert "missing.mp4" in out[1]["error"]
+    assert "row 2" in out[2]["error"] and "disagrees with the frame size" in out[2]["error"]
+    assert out[3]["error"] == "row 3: the prompt has 1 <region> but field 'regions' is empty"
+    assert out[4]["error"] == "row 4: field 'prompt' is required"
+    assert out[6]["error"].startswith("row 6: field 'regions': invalid JSON")
+    for i in (1, 2, 3, 4, 6):
+        assert out[i]["text"] == "" and out[i]["masks"] == [] and out[i]["frames"] == []
+    alone = model.predict(None, [rows[0]], params={"max_new_tokens": 3})  # the bad rows changed nothing
+    assert alone[0]["text"] == out[0]["text"]
+    json.dumps(out)

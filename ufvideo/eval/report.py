@@ -1,6 +1,7 @@
-"""Render an evaluation directory (`metrics.json` + `details.json`) as PNG plots and a Markdown and a self-contained
-HTML page, with the UFVideo paper's published numbers alongside. Plots use matplotlib when it is installed and
-fall back to simple Pillow-drawn charts otherwise.
+"""Render an evaluation directory (`metrics.json` + `details.json` + `gallery.json`) as PNG plots and a Markdown and a
+self-contained HTML page: metrics grouped by task (headline first, the UFVideo paper's published numbers beside
+ours, `ufvideo.eval.summary`), the controls, and the gallery of best and worst samples with their pictures.
+Plots use matplotlib when it is installed and fall back to simple Pillow-drawn charts otherwise.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ufvideo.eval.control import format_value, summary_rows
+from ufvideo.eval.gallery import GALLERY_FILE
+from ufvideo.eval.summary import groups, judge_note, other_notes
 from ufvideo.files import atomic_write, read_json
 
 PLOTS_DIR = "plots"
@@ -182,6 +185,17 @@ def compat_label(doc: Mapping[str, Any]) -> str:
     return f"{compat} (corrected [SEG] state; every [SEG] of a teacher-forced prompt gets its mask)"
 
 
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return ""
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def _gallery(out: Path) -> list[dict[str, Any]]:
+    path = out / GALLERY_FILE
+    return list(read_json(path)) if path.is_file() else []
+
+
 def _markdown(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> str:
     ckpt = doc.get("checkpoint") or {}
     lines = [
@@ -192,11 +206,20 @@ def _markdown(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> s
         f"- J/F aggregation: {doc.get('aggregation') or 'n/a'}",
         f"- mode: {compat_label(doc)}",
         "",
-        "| metric | this run | published (UFVideo-7B) | difference |",
-        "|---|---:|---:|---:|",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in metric_rows(doc)),
-        "",
     ]
+    for group in groups(doc):
+        lines += [
+            f"## {group.task}",
+            "",
+            "| metric | this run | published (UFVideo-7B) | difference |",
+            "|---|---:|---:|---:|",
+        ]
+        for row in group.rows:
+            name = f"**{row.name}**" if row.headline else row.name
+            lines.append(f"| {name} | {_num(row.ours)} | {_num(row.published)} | {_num(row.difference, True)} |")
+        if group.not_computed:
+            lines.append(f"\nnot computed here: {', '.join(group.not_computed)}")
+        lines.append("")
     if doc.get("controls"):
         lines += [
             "## Controls",
@@ -208,17 +231,90 @@ def _markdown(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> s
             *("| " + " | ".join([row[0], *map(format_value, row[1:])]) + " |" for row in summary_rows(dict(doc))),
             "",
         ]
-    if doc.get("notes"):
-        lines += ["## Notes", "", *(f"- {n}" for n in doc["notes"]), ""]
+    notes = [n for n in [judge_note(doc), *other_notes(doc)] if n]
+    if notes:
+        lines += ["## Notes", "", *(f"- {n}" for n in notes), ""]
+    entries = _gallery(out)
+    if entries:
+        lines += ["## Gallery", ""]
+        for e in entries:
+            score = "" if e.get("score") is None else f", score {_fmt(e['score'])}"
+            lines += [f"### {e['task']}: {e['kind']} ({e['id']}{score})", ""]
+            if e.get("image"):
+                lines += [f"![{e['id']}]({e['image']})", ""]
+            lines += [
+                f"- question: {e['question']}",
+                f"- answer: {e['answer']}",
+                f"- prediction: {e['prediction']}",
+                "",
+            ]
     for name, path in plots.items():
         lines += [f"![{name}]({path.relative_to(out).as_posix()})", ""]
     return "\n".join(lines)
 
 
-def _html(doc: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
+def _data_uri(path: Path) -> str:
+    return f"data:image/png;base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def _html_groups(doc: Mapping[str, Any]) -> str:
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(a)}</td><td>{b}</td><td>{c}</td><td>{d}</td></tr>" for a, b, c, d in metric_rows(doc))
-    notes = "".join(f"<li>{esc(n)}</li>" for n in doc.get("notes", []))
+    parts = []
+    for group in groups(doc):
+        rows = "".join(
+            f"<tr{' class=headline' if r.headline else ''}><td>{esc(r.name)}</td><td>{_num(r.ours)}</td>"
+            f"<td>{_num(r.published)}</td><td>{_num(r.difference, True)}</td></tr>"
+            for r in group.rows
+        )
+        missing = (
+            f"<p class=muted>not computed here: {esc(', '.join(group.not_computed))}</p>" if group.not_computed else ""
+        )
+        parts.append(
+            f"<section class=task><h2>{esc(group.task)}</h2><table><tr><th>metric</th><th>this run</th>"
+            f"<th>published (UFVideo-7B)</th><th>difference</th></tr>{rows}</table>{missing}</section>"
+        )
+    return "".join(parts)
+
+
+def _html_gallery(out: Path) -> str:
+    esc = html.escape
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for entry in _gallery(out):
+        by_task.setdefault(entry["task"], []).append(entry)
+    if not by_task:
+        return ""
+    parts = [
+        "<h2>Gallery</h2><p>green: ground truth; magenta: prediction; time line: truth above, prediction below</p>"
+    ]
+    for task, entries in by_task.items():
+        cards = []
+        for e in entries:
+            image = ""
+            if e.get("image") and (out / e["image"]).is_file():
+                image = f'<img alt="{esc(e["id"])}" src="{_data_uri(out / e["image"])}">'
+            score = "" if e.get("score") is None else f" (score {_fmt(e['score'])})"
+            cards.append(
+                f"<div class='card {esc(e['kind'])}'><h4>{esc(e['kind'])}: {esc(e['id'])}{esc(score)}</h4>{image}"
+                f"<dl><dt>question</dt><dd>{esc(e['question'])}</dd>"
+                f"<dt>answer</dt><dd>{esc(e['answer'])}</dd><dt>prediction</dt><dd>{esc(e['prediction'])}</dd>"
+                f"</dl></div>"
+            )
+        parts.append(f"<section class=gallery><h3>{esc(task)}</h3>{''.join(cards)}</section>")
+    return "".join(parts)
+
+
+STYLE = (
+    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin-bottom:.5em}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
+    "tr.headline td{font-weight:bold;background:#eef4fb}.muted{color:#777;font-size:90%}"
+    ".card{display:inline-block;vertical-align:top;border:1px solid #ccc;margin:6px;padding:6px;max-width:820px}"
+    ".card.best{border-color:#3a3}.card.worst{border-color:#c33}.card img{max-width:800px;display:block}"
+    "dt{font-weight:bold}dd{margin:0 0 4px 1em;white-space:pre-wrap}"
+)
+
+
+def _html(doc: Mapping[str, Any], plots: Mapping[str, Path], out: Path) -> str:
+    esc = html.escape
     controls = ""
     if doc.get("controls"):
         cells = "".join(
@@ -229,23 +325,19 @@ def _html(doc: Mapping[str, Any], plots: Mapping[str, Path]) -> str:
             f"<h2>Controls</h2><p>{esc(CONTROLS_NOTE)}</p><table><tr><th>metric</th><th>this run</th>"
             f"<th>blind prior</th><th>shuffled video</th><th>video dependence</th></tr>{cells}</table>"
         )
+    notes = "".join(f"<li>{esc(n)}</li>" for n in [judge_note(doc), *other_notes(doc)] if n)
     images = "".join(
-        f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="data:image/png;base64,'
-        f'{base64.b64encode(path.read_bytes()).decode("ascii")}">'
-        for name, path in plots.items()
+        f'<h3>{esc(name)}</h3><img alt="{esc(name)}" src="{_data_uri(path)}">' for name, path in plots.items()
     )
     ckpt = doc.get("checkpoint") or {}
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
-        f"<title>Evaluation: {esc(doc['benchmark'])}</title><style>"
-        "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child{text-align:left}"
-        "</style></head><body>"
+        f"<title>Evaluation: {esc(doc['benchmark'])}</title><style>{STYLE}</style></head><body>"
         f"<h1>Evaluation: {esc(doc['benchmark'])}</h1>"
         f"<p>checkpoint <code>{esc(ckpt.get('uri') or 'n/a')}</code>, {doc['num_samples']} samples, "
         f"J/F aggregation: {esc(str(doc.get('aggregation') or 'n/a'))}, mode: {esc(compat_label(doc))}</p>"
-        "<table><tr><th>metric</th><th>this run</th><th>published (UFVideo-7B)</th><th>difference</th></tr>"
-        f"{rows}</table>{controls}<h2>Notes</h2><ul>{notes}</ul>{images}</body></html>\n"
+        f"{_html_groups(doc)}{controls}<h2>Notes</h2><ul>{notes}</ul>{_html_gallery(out)}"
+        f"<h2>Plots</h2>{images}</body></html>\n"
     )
 
 
@@ -258,7 +350,7 @@ def render(out_dir: str | Path, backend: str = "auto") -> dict[str, str]:
     with atomic_write(out / "report.md") as handle:
         handle.write(_markdown(doc, plots, out))
     with atomic_write(out / "report.html") as handle:
-        handle.write(_html(doc, plots))
+        handle.write(_html(doc, plots, out))
     return {
         "report_md": str(out / "report.md"),
         "report_html": str(out / "report.html"),

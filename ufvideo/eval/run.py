@@ -17,6 +17,7 @@ from typing import Any
 
 from ufvideo import distributed
 from ufvideo.config import ConfigError
+from ufvideo.eval import gallery
 from ufvideo.eval.benchmarks import get_benchmark
 from ufvideo.eval.control import (
     BLIND_PRIOR,
@@ -389,6 +390,8 @@ def evaluate(
     out.mkdir(parents=True, exist_ok=True)
     samples = list(islice(bench.samples(cfg.data_root, split), cfg.max_samples))
     samples, lent, predict, model_loader, control_notes = _apply_control(cfg, bench, samples, predict, model_loader)
+    kept_masks: dict[str, list[list[Any]]] = {}  # predicted masks for the report's gallery
+    shown = gallery.capturing(predict, kept_masks) if cfg.report else predict  # controls get the plain `predict`
     checkpoint = _checkpoint_ref(cfg.checkpoint)
     judge = make_judge(cfg)  # before inference, so a bad judge setting fails fast
     key = _progress_key(cfg, bench, split, checkpoint)
@@ -397,7 +400,7 @@ def evaluate(
     write_json(out / _rank_file(PROGRESS_FILE, rank, world), key)
     started = time.perf_counter()
     mine, rows_file = samples[rank::world], _rank_file(PREDICTIONS_FILE, rank, world)
-    new_rows = list(_infer(cfg, bench, mine, done, predict, model_loader, out, rows_file, lent))
+    new_rows = list(_infer(cfg, bench, mine, done, shown, model_loader, out, rows_file, lent))
     done.update({row["id"]: row for row in new_rows})
     elapsed = time.perf_counter() - started
     if world > 1:
@@ -434,6 +437,7 @@ def evaluate(
     if cfg.report:
         from ufvideo.eval.report import render
 
+        gallery.write(out, bench.task, samples, rows, kept_masks)
         files.update(render(out))
     return {**doc, "files": files, "inference_seconds": elapsed, "predicted": len(new_rows)}
 

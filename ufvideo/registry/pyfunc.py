@@ -1,4 +1,5 @@
-"""The MLflow pyfunc face of UFVideo: `{video, prompt, regions?}` rows in, `{text, spans, masks, frames}` rows out.
+"""The MLflow pyfunc face of UFVideo: `{video, prompt, regions?}` rows in, `{text, spans, masks, frames, error}` rows
+out; a row whose input cannot be read gets its message in `error` (the other rows are still answered).
 
 The logged model holds no weights: `model_config` carries the checkpoint URI and digest, and `load_context`
 materialises the checkpoint (an `s3://` prefix is downloaded once into the local cache, see
@@ -21,7 +22,8 @@ import mlflow.pyfunc
 import numpy as np
 
 from ufvideo import storage
-from ufvideo.data.schema import VIDEO_TOKEN
+from ufvideo.data.schema import REGION_TOKEN, VIDEO_TOKEN
+from ufvideo.errors import UFVideoError
 
 POINTER_ARTIFACT = "checkpoint"
 DEFAULT_MAX_NEW_TOKENS = 64
@@ -74,6 +76,7 @@ def signature() -> Any:
             ColSpec(Array(Array(DataType.double)), "spans"),
             ColSpec(Array(Array(rle)), "masks"),
             ColSpec(Array(DataType.long), "frames"),
+            ColSpec(DataType.string, "error", required=False),
         ]
     )
     params = ParamSchema(
@@ -125,20 +128,33 @@ class UFVideoModel(mlflow.pyfunc.PythonModel):
     # `model_input` is left unannotated on purpose: with a type hint MLflow 3 replaces the explicit signature by one
     # inferred from the hint (dropping the params schema) and runs predict on the input example while logging.
     def predict(self, context: Any, model_input, params: Mapping[str, Any] | None = None) -> list[dict]:
+        """One output row per input row; a row that cannot be read (missing field, unreadable video, mask of the
+        wrong size) gets its message in `error` and empty answers, and the other rows are answered as usual."""
         params = dict(params or {})
         rows = _rows(model_input)
-        if not rows:
-            return []
+        results: list[dict[str, Any] | None] = [None] * len(rows)
         with tempfile.TemporaryDirectory(prefix="ufvideo-predict-") as scratch:
-            batch = [_prepare(row, i, self.processor.settings.num_frames, Path(scratch)) for i, row in enumerate(rows)]
-            inputs = self.processor(
-                [[{"from": "human", "value": b["prompt"]}] for b in batch],
-                [b["clip"].frames for b in batch],
-                regions=[b["regions"] for b in batch],
-                key_frames=[b["key_frames"] for b in batch],
-                sam_frames=[b["clip"].frames[: b["clip"].num_valid] for b in batch],
-                add_generation_prompt=True,
-            )
+            batch, positions = [], []
+            for i, row in enumerate(rows):
+                try:
+                    batch.append(_prepare(row, i, self.processor.settings.num_frames, Path(scratch)))
+                    positions.append(i)
+                except ROW_ERRORS as exc:
+                    results[i] = failed(exc)
+            if batch:
+                for i, answer in zip(positions, self._answer_batch(batch, params), strict=True):
+                    results[i] = answer
+        return [r for r in results if r is not None]
+
+    def _answer_batch(self, batch: list[dict[str, Any]], params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        inputs = self.processor(
+            [[{"from": "human", "value": b["prompt"]}] for b in batch],
+            [b["clip"].frames for b in batch],
+            regions=[b["regions"] for b in batch],
+            key_frames=[b["key_frames"] for b in batch],
+            sam_frames=[b["clip"].frames[: b["clip"].num_valid] for b in batch],
+            add_generation_prompt=True,
+        )
         outputs = self.model.generate(
             inputs,
             self.processor,
@@ -147,6 +163,15 @@ class UFVideoModel(mlflow.pyfunc.PythonModel):
             mask_mode=params.get("mask_mode") or None,
         )
         return [_answer(out, b["clip"].indices) for out, b in zip(outputs, batch, strict=True)]
+
+
+# Problems of one row's input (the row's own fault): reported in its `error` field, never failing the batch.
+ROW_ERRORS = (UFVideoError, ValueError, TypeError, KeyError, OSError)
+
+
+def failed(exc: BaseException) -> dict[str, Any]:
+    """The output row of an input row that could not be read."""
+    return {"text": "", "spans": [], "masks": [], "frames": [], "error": " ".join(str(exc).split()) or repr(exc)}
 
 
 def _rows(model_input: Any) -> list[dict[str, Any]]:
@@ -189,20 +214,33 @@ def _prepare(row: Mapping[str, Any], index: int, num_frames: int, scratch: Path)
     if VIDEO_TOKEN not in prompt:
         prompt = f"{VIDEO_TOKEN}\n{prompt}"
     regions_raw = row.get("regions")
-    regions = json.loads(regions_raw) if isinstance(regions_raw, str) and regions_raw else regions_raw
+    try:
+        regions = json.loads(regions_raw) if isinstance(regions_raw, str) and regions_raw else regions_raw
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"row {index}: field 'regions': invalid JSON ({exc.msg})") from None
+    count = prompt.count(REGION_TOKEN)
     if _missing(regions) or not regions:
+        if count:
+            raise ValueError(f"row {index}: the prompt has {count} {REGION_TOKEN} but field 'regions' is empty")
         return {"prompt": prompt, "clip": clip, "regions": None, "key_frames": None}
     if not isinstance(regions, list) or not all(isinstance(r, Mapping) and r for r in regions):
         raise ValueError(f"row {index}: field 'regions' must be a non-empty list of {{frame: RLE}} objects")
+    if count != len(regions):
+        raise ValueError(
+            f"row {index}: field 'regions' has {len(regions)} object(s) but the prompt {count} {REGION_TOKEN}"
+        )
     frames = sorted({int(frame) for region in regions for frame in region})
     if frames[-1] >= clip.info.num_frames:
         raise ValueError(f"row {index}: region frame {frames[-1]} beyond the video's {clip.info.num_frames} frames")
     key_frames = read_frames(video, frames)
     position = {frame: i for i, frame in enumerate(frames)}
     height, width = key_frames.shape[1:3]
-    masks = [
-        {position[int(frame)]: decode_rle(rle, height, width) for frame, rle in region.items()} for region in regions
-    ]
+    masks = []
+    for k, region in enumerate(regions):
+        try:
+            masks.append({position[int(frame)]: decode_rle(rle, height, width) for frame, rle in region.items()})
+        except ValueError as exc:
+            raise ValueError(f"row {index}: field 'regions[{k}]': {exc}") from None
     return {"prompt": prompt, "clip": clip, "regions": masks, "key_frames": key_frames}
 
 
@@ -211,7 +249,7 @@ def _answer(generation: Any, frames: Sequence[int]) -> dict[str, Any]:
 
     masks = [[encode_rle(frame.numpy()) for frame in track] for track in generation.masks]
     spans = [[float(start), float(end)] for start, end in generation.spans]
-    return {"text": generation.text, "spans": spans, "masks": masks, "frames": [int(f) for f in frames]}
+    return {"text": generation.text, "spans": spans, "masks": masks, "frames": [int(f) for f in frames], "error": None}
 
 
 class _PyfuncFlavor:

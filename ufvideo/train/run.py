@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from transformers.trainer import TRAINING_ARGS_NAME
+from transformers.trainer_callback import PrinterCallback
 
 from ufvideo import distributed, storage, tracking
 from ufvideo.checkpoint import CheckpointError, checkpoint_digest, materialize, publish, write_info
@@ -40,6 +41,7 @@ from ufvideo.train.callbacks import (
     ThroughputMeter,
     llm_flops_per_token,
 )
+from ufvideo.train.console import ConsoleProgress
 from ufvideo.train.preemption import Preempted, PreemptionCallback, sigterm_saves
 from ufvideo.train.resume import resume_point
 from ufvideo.train.stages import apply_policy, parameter_counts
@@ -115,12 +117,13 @@ def make_trainer(
         train_dataset=dataset,
         data_collator=TrainCollator(processor, cfg.max_length),
         processing_class=processor,
-        callbacks=[MLflowLogger(spool), CompleteMarker(), *callbacks],
+        callbacks=[MLflowLogger(spool), CompleteMarker(), ConsoleProgress(cfg.stage), *callbacks],
         meter=meter,
         no_decay=list(freeze.row_masked),
         group_by_length=cfg.group_by_length,
         lr_multipliers=cfg.lr_multipliers,
     )
+    trainer.remove_callback(PrinterCallback)  # a raw dict per log; ConsoleProgress shows them as a progress bar
     trainer.freeze_state = freeze
     if cfg.freeze_policy == "lora":
         from ufvideo.model.loader import base_reference

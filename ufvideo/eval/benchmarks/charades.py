@@ -11,6 +11,7 @@ from typing import Any
 from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import span_scores, video_turns
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
 from ufvideo.files import read_json
@@ -65,7 +66,8 @@ def _from_txt(path: Path, videos: Path) -> Iterator[Sample]:
 
 
 def charades_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
-    root = data_root / ROOT
+    markers = (f"{split}.json", f"charades_sta_{split}.txt")
+    root = benchmark_root(data_root, (ROOT, "Charades-STA", "charades_sta"), markers, "Charades-STA")
     json_path, txt_path = root / f"{split}.json", root / f"charades_sta_{split}.txt"
     if json_path.is_file():
         yield from _from_json(json_path, root / VIDEOS)

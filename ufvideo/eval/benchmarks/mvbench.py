@@ -4,6 +4,7 @@ parser with fallbacks, and accuracy per task and overall (micro, percent).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +13,12 @@ from typing import Any, NamedTuple
 from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import video_turns
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
 from ufvideo.files import read_json
 
+log = logging.getLogger(__name__)
 FRAMES_FPS = 3.0  # TVQA frame folders are extracted at 3 fps, 1-based %05d.jpg
 INSTRUCTION = "Answer with the option's letter from the given choices directly and only give the best option."
 
@@ -62,10 +65,29 @@ def _frame_files(folder: Path) -> list[str]:
     return [str(p) for p in sorted(folder.glob("*.jpg"))]
 
 
+def present_tasks(root: Path) -> dict[str, Task]:
+    """The tasks whose file is under `root/json`; a warning names the missing ones (a partial download is
+    evaluated on what it has, and the score reports its coverage)."""
+    present = {task: spec for task, spec in TASKS.items() if (root / "json" / spec.json).is_file()}
+    missing = [spec.json for task, spec in TASKS.items() if task not in present]
+    if missing:
+        log.warning(
+            "MVBench: %d of %d task files missing under %s (%s); evaluating the %d present",
+            len(missing),
+            len(TASKS),
+            root / "json",
+            ", ".join(missing),
+            len(present),
+        )
+    return present
+
+
 def mvbench_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
-    """Every question of the 20 task files under `mvbench/json/`, videos under `mvbench/video/<folder>`."""
-    root = data_root / "mvbench"
-    for task, spec in TASKS.items():
+    """Every question of the task files under `json/`, videos under `video/<folder>`, in the MVBench folder
+    (`--data-root` itself, or its `mvbench/` child)."""
+    markers = [f"json/{spec.json}" for spec in TASKS.values()]
+    root = benchmark_root(data_root, ("mvbench", "MVBench"), markers, "MVBench")
+    for task, spec in present_tasks(root).items():
         items = read_json(root / "json" / spec.json)
         for i, item in enumerate(items):
             where = f"{root / 'json' / spec.json}[{i}]"
@@ -113,16 +135,23 @@ def mvbench_score(rows: list[dict[str, Any]], ctx: ScoreContext) -> Scores:
     if not rows:
         return Scores({"accuracy": None}, ["no samples to score"])
     report = M.mvbench_report((r["task_type"], r["pred_idx"], r["gt_idx"]) for r in rows)
-    metrics: dict[str, float | None] = {"accuracy": report["overall"]}
+    covered = len(report["per_task"])
+    metrics: dict[str, float | None] = {"accuracy": report["overall"], "tasks_covered": float(covered)}
     metrics.update({f"accuracy_{task_slug(t)}": v for t, v in sorted(report["per_task"].items())})
     notes = ["accuracy = micro average over questions (equals the task mean with 200 per task)"]
+    if covered < len(TASKS):
+        absent = [task_slug(t) for t in TASKS if t not in report["per_task"]]
+        notes.append(
+            f"coverage: {covered} of {len(TASKS)} tasks; the average is over those only, not comparable with the "
+            f"published 20-task number (missing: {', '.join(absent)})"
+        )
     return Scores(metrics, notes, {"per_task_accuracy": {task_slug(t): v for t, v in report["per_task"].items()}})
 
 
 BENCHMARK = Benchmark(
     name="mvbench",
     task="mcqa",
-    metrics=("accuracy", *(f"accuracy_{task_slug(t)}" for t in TASKS)),
+    metrics=("accuracy", "tasks_covered", *(f"accuracy_{task_slug(t)}" for t in TASKS)),
     split="test",
     load=mvbench_load,
     prompt=mvbench_prompt,

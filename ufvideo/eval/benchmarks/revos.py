@@ -14,6 +14,7 @@ from ufvideo.data.masks import decode_rle
 from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import sample_ground_truth_masks
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.benchmarks.rvos import (
     meta_videos,
     mevis_layout,
@@ -31,7 +32,7 @@ KEYS = {"J": "j", "F": "f", "J&F": "jf", "A": "a", "R": "r"}
 
 
 def revos_load(data_root: Path, split: str = "valid") -> Iterator[Sample]:
-    root = data_root / "ReVOS"
+    root = benchmark_root(data_root, ("ReVOS",), (f"meta_expressions_{split}_.json",), "ReVOS")
     videos = meta_videos(root / f"meta_expressions_{split}_.json")
     mask_dict = read_json(root / "mask_dict.json")
     foreground = read_json(root / "mask_dict_foreground.json")

@@ -11,6 +11,7 @@ from typing import Any
 from ufvideo.data.masks import union_rles
 from ufvideo.errors import DataError
 from ufvideo.eval.benchmarks.common import jf_scores, mask_row, rvos_turns
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Rle, Sample, Turn
 from ufvideo.files import read_json
@@ -69,7 +70,10 @@ def rvos_prompt(sample: Sample) -> list[Turn]:
 
 
 def mevis_load(data_root: Path, split: str = "valid_u") -> Iterator[Sample]:
-    root = data_root / "mevis" / split
+    if Path(data_root).name == split and (Path(data_root) / "meta_expressions.json").is_file():
+        data_root = Path(data_root).parent  # --data-root pointed at the split folder itself
+    names = ("mevis", "MeViS_release")
+    root = benchmark_root(data_root, names, (f"{split}/meta_expressions.json",), f"MeViS ({split})") / split
     videos = meta_videos(root / "meta_expressions.json")
     mask_dict = read_json(root / "mask_dict.json") if split != "valid" else None
     for vid, video in videos.items():
@@ -84,7 +88,8 @@ def mevis_load(data_root: Path, split: str = "valid_u") -> Iterator[Sample]:
 
 def ref_youtube_vos_load(data_root: Path, split: str = "valid") -> Iterator[Sample]:
     """The competition valid set: valid/meta_expressions.json also lists the test videos, which are removed."""
-    root = data_root / "ref-youtube-vos"
+    names = ("ref-youtube-vos", "Ref-YouTube-VOS", "ref_youtube_vos", "refer_youtube_vos")
+    root = benchmark_root(data_root, names, (f"meta_expressions/{split}/meta_expressions.json",), "Ref-YouTube-VOS")
     videos = meta_videos(root / "meta_expressions" / split / "meta_expressions.json")
     test_meta = root / "meta_expressions" / "test" / "meta_expressions.json"
     if split == "valid" and test_meta.is_file():
@@ -98,7 +103,8 @@ def ref_youtube_vos_load(data_root: Path, split: str = "valid") -> Iterator[Samp
 
 def ref_davis17_load(data_root: Path, split: str = "valid") -> Iterator[Sample]:
     """Ref-DAVIS17 converted to the Ref-YouTube-VOS layout; GT is `Annotations/<vid>/<frame>.png == obj_id`."""
-    root = data_root / "ref-davis17"
+    names = ("ref-davis17", "Ref-DAVIS17", "ref_davis17", "davis17")
+    root = benchmark_root(data_root, names, (f"meta_expressions/{split}/meta_expressions.json",), "Ref-DAVIS17")
     videos = meta_videos(root / "meta_expressions" / split / "meta_expressions.json")
     for vid, video in sorted(videos.items()):
         frames = [str(f) for f in video["frames"]]

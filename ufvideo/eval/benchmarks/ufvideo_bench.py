@@ -20,6 +20,7 @@ from ufvideo.eval.benchmarks.common import (
     text_before,
     video_turns,
 )
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Sample, Turn
 from ufvideo.files import read_json
@@ -38,8 +39,17 @@ NOTE_POOLED = "UFVideo's published J/F are frame-pooled (aggregation=frame_poole
 
 def _records(data_root: Path, name: str, split: str) -> tuple[Path, list[dict[str, Any]]]:
     stem = FILES[name] if split == "test" else f"{FILES[name]}_{split}"
-    path = data_root / ROOT / f"{stem}.json"
+    path = benchmark_root(data_root, (ROOT,), (f"{stem}.json",), f"UFVideo-Bench {FILES[name]}") / f"{stem}.json"
     return path, read_json(path)
+
+
+def _videos_base(data_root: Path, path: Path) -> Path:
+    """The folder holding `VideoRefer-Bench/Panda-70M-part` (the scripts' video folder): `--data-root` when it is
+    the parent of both benchmarks, else the parent of the UFVideo-Bench folder it points at."""
+    for base in (data_root, path.parent.parent):
+        if (base / VIDEOS).is_dir():
+            return base
+    return data_root
 
 
 def pixrqa_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
@@ -56,7 +66,7 @@ def pixrqa_load(data_root: Path, split: str = "test") -> Iterator[Sample]:
             id=str(record.get("id", i)),
             benchmark="pixrqa",
             task="pixrqa",
-            video=str(data_root / VIDEOS / record["video"]),
+            video=str(_videos_base(data_root, path) / VIDEOS / record["video"]),
             conversation=[],
             regions=[{first: masks[first]}],
             region_mode="single",
@@ -83,7 +93,8 @@ def _question_samples(data_root: Path, name: str, split: str) -> Iterator[Sample
         keep = [f for f in frames if any(obj.get(f) for obj in objects)]
         video = Path(record["video"])
         if not video.is_absolute():
-            video = data_root / video if name == "pixtrqa" else data_root / VIDEOS / video
+            base = _videos_base(data_root, path)
+            video = base / video if name == "pixtrqa" else base / VIDEOS / video
         sample = Sample(
             id=str(record.get("id", i)),
             benchmark=name,

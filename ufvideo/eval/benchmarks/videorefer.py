@@ -11,6 +11,7 @@ from typing import Any
 from ufvideo.errors import DataError
 from ufvideo.eval import metrics as M
 from ufvideo.eval.benchmarks.common import frame_masks, judge_scores, video_turns
+from ufvideo.eval.benchmarks.roots import benchmark_root
 from ufvideo.eval.registry import Benchmark, ScoreContext, Scores
 from ufvideo.eval.types import Prediction, Rle, Sample, Turn
 from ufvideo.files import read_json
@@ -44,14 +45,15 @@ def _regions(record: dict[str, Any], mode: str, where: str) -> list[dict[int, Rl
 
 
 def videorefer_d_load(data_root: Path, split: str = "single") -> Iterator[Sample]:
-    path = data_root / ROOT / "VideoRefer-Bench-D.json"
+    root = benchmark_root(data_root, (ROOT,), ("VideoRefer-Bench-D.json",), "VideoRefer-Bench-D")
+    path = root / "VideoRefer-Bench-D.json"
     for i, record in enumerate(read_json(path)):
         where = f"{path}[{i}]"
         sample = Sample(
             id=str(record.get("id", i)),
             benchmark=f"videorefer_d_{split}",
             task="caption",
-            video=str(data_root / ROOT / "Panda-70M-part" / record["video"]),
+            video=str(root / "Panda-70M-part" / record["video"]),
             conversation=[],
             regions=_regions(record, split, where),
             region_mode=split,
@@ -80,7 +82,8 @@ def _frames(folder: Path) -> list[str]:
 
 
 def videorefer_q_load(data_root: Path, split: str = "single") -> Iterator[Sample]:
-    path = data_root / ROOT / "VideoRefer-Bench-Q.json"
+    root = benchmark_root(data_root, (ROOT,), ("VideoRefer-Bench-Q.json",), "VideoRefer-Bench-Q")
+    path = root / "VideoRefer-Bench-Q.json"
     for i, record in enumerate(read_json(path)):
         where = f"{path}[{i}]"
         regions = _regions(record, split, where)
@@ -90,7 +93,7 @@ def videorefer_q_load(data_root: Path, split: str = "single") -> Iterator[Sample
             id=str(record.get("id", i)),
             benchmark=f"videorefer_q_{split}",
             task="mcqa",
-            video=_frames(data_root / ROOT / record["video"]),
+            video=_frames(root / record["video"]),
             conversation=[],
             regions=regions,
             region_mode=split,
