@@ -31,6 +31,7 @@ def train_stage(
     pvc: str = "ufvideo-workspace",
     job_kind: str = "trainjob",
     job_image: str = "",
+    freeze_policy: str = "",
 ) -> NamedTuple("TrainOutputs", uri=str, digest=str):
     """Train `stage` on the curated data; more than one node (or GPU) becomes torchrun or a TrainJob/PyTorchJob
     with this pod's GPU placement. The Model artifact points at the checkpoint and records its data digest.
@@ -56,6 +57,8 @@ def train_stage(
         pvc: The workspace PersistentVolumeClaim the job's pods mount.
         job_kind: "trainjob" (Kubeflow Trainer v2) or "pytorchjob" (training-operator v1).
         job_image: The image of the job's pods; the pipeline passes the image this step runs.
+        freeze_policy: align, full or lora (empty: the profile's); lora gives an adapter checkpoint that names its
+            base (the init checkpoint) and loads over it downstream.
 
     Returns:
         uri: The final checkpoint.
@@ -73,7 +76,9 @@ def train_stage(
         tolerations=tolerations,
         image=job_image,
     )
-    result = steps.train(stage, workspace, run_id, data_uri, init_uri, profile, overrides, checkpoint_store, settings)
+    result = steps.train(
+        stage, workspace, run_id, data_uri, init_uri, profile, overrides, checkpoint_store, settings, freeze_policy
+    )
     ckpt = result["checkpoint"]
     steps.write_pointer(model.path, {**ckpt, "stage": stage, "data_digest": data_digest})
     model.metadata.update({**ckpt, "stage": stage, "data_digest": data_digest})

@@ -164,6 +164,7 @@ def build_pipeline(image: str = DEFAULT_IMAGE, gpu_image: str = DEFAULT_GPU_IMAG
             pvc=p["workspace_pvc"],
             job_kind=p["train_job_kind"],
             job_image=gpu_image,  # the training pods run the image this step runs
+            freeze_policy=p[f"stage{stage}_freeze_policy"],
         )
         task.set_display_name(f"train stage {stage}").set_caching_options(False)  # resumes itself; never replayed
         _gpu(task, p["accelerator_type"], p["accelerator_count"], p["gpu_node_selector"], p["gpu_tolerations"])
@@ -187,6 +188,8 @@ def build_pipeline(image: str = DEFAULT_IMAGE, gpu_image: str = DEFAULT_GPU_IMAG
         accelerator_count: int = 8,
         stage1_num_nodes: int = 1,
         stage2_num_nodes: int = 4,
+        stage1_freeze_policy: str = "",  # align | full | lora; empty: the profile's (lora: an adapter checkpoint)
+        stage2_freeze_policy: str = "",
         train_job_kind: str = "trainjob",
         gpu_node_selector: dict = {},  # noqa: B006 (e.g. {"cloud.google.com/gke-accelerator": "nvidia-h100-80gb"})
         gpu_tolerations: list = GPU_TOLERATIONS,

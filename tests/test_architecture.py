@@ -222,6 +222,7 @@ def test_every_step_resolves_its_config_from_the_contract() -> None:
     flags = {
         "convert-data": {"source": "mevis", "root": "r", "out": "o"},
         "convert-model": {"src": "s", "out": "o"},
+        "merge-model": {"adapter": "a", "out": "o"},
         "register": {"checkpoint": "c"},
         "predict": {"model": "m", "video": "v.mp4", "prompt": "p"},
     }

@@ -151,6 +151,16 @@ def test_repro_end_to_end_then_nothing_then_experiment(
     rerun = run(root, env, "dvc", "repro", "--force", "--single-item", "train_stage1")
     assert "resuming stage 1 from" in rerun and "checkpoint-2" in rerun
 
+    # The freeze policy is a parameter: a LoRA stage 2 gives an adapter checkpoint that evaluate and register load
+    # over its base (runs/train_stage1/final).
+    lora = run(root, env, "dvc", "exp", "run", "-S", "train_stage2.freeze_policy=lora")
+    assert ran(lora) == ["train_stage2", "evaluate", "register"]
+    final = root / "runs" / "train_stage2" / "final"
+    assert (final / "adapter_config.json").is_file() and not (final / "model.safetensors").exists()
+    registered = json.loads((root / "runs" / "register.json").read_text())
+    metrics = json.loads((root / "runs" / "eval" / "synthetic" / "metrics.json").read_text())
+    assert metrics["checkpoint"]["digest"] == registered["checkpoint"]["digest"]
+
 
 def remote(root: Path, env: dict[str, str], endpoint: str) -> None:
     """The S3 remote as a team sets it: URL in the committed .dvc/config, endpoint and keys in .dvc/config.local."""

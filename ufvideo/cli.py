@@ -173,6 +173,19 @@ STEP_COMMANDS = (
         _report_model_convert,
     ),
     Command(
+        ("model", "merge"),
+        "fold a LoRA adapter checkpoint into its base: a full contract checkpoint",
+        "merge-model",
+        (
+            flag("--adapter", required=True, help="adapter checkpoint (path or s3://)"),
+            flag("--out", required=True, help="where the merged checkpoint goes (path or s3://)"),
+            flag("--base", help="read the base from here instead of its recorded URI (its digest must match)"),
+            flag("--dtype", choices=("auto", "float32", "bfloat16", "float16"), help="default: the base's own"),
+        ),
+        _report_json,
+        config=False,
+    ),
+    Command(
         ("train",),
         "train stage 1 or 2 (HF Trainer; DeepSpeed/torchrun per the recipe)",
         lambda args: f"train_stage{args.stage}",

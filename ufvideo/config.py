@@ -22,7 +22,7 @@ import yaml
 from ufvideo.errors import UFVideoError
 
 T = TypeVar("T")
-PROFILES = ("tiny", "ufvideo-7b")
+PROFILES = ("tiny", "ufvideo-7b", "ufvideo-7b-lora")
 
 
 class ConfigError(UFVideoError):
@@ -54,8 +54,15 @@ def profile_path(name: str) -> Path:
 
 
 def load_profile(name: str, overrides: Sequence[str] = ()) -> dict[str, Any]:
-    """A shipped profile as a plain dict, with dotted overrides applied."""
-    return apply_overrides(load_yaml(profile_path(name)), overrides)
+    """A shipped profile as a plain dict, with dotted overrides applied. A profile that says `extends: OTHER` is
+    OTHER with its own keys merged over it (section by section), so a variant states only what differs."""
+    data = load_yaml(profile_path(name))
+    parent = data.pop("extends", None)
+    if parent is not None:
+        if parent == name or parent not in PROFILES:
+            raise ConfigError(f"{profile_path(name)}: extends: {parent!r} is not another shipped profile")
+        data = _merge(load_profile(parent), data)
+    return apply_overrides(data, overrides)
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -38,6 +38,7 @@ STEPS: dict[str, Step] = {
     "curate": Step("curate", "ufvideo.data.curate", "CurateConfig"),
     "convert-data": Step("convert", "ufvideo.data.convert", "ConvertConfig", options_field="options"),
     "convert-model": Step("model_convert", "ufvideo.model.convert", "ModelConvertConfig"),
+    "merge-model": Step("model_merge", "ufvideo.model.merge", "MergeConfig"),
     "train_stage1": Step("train_stage1", "ufvideo.train.run", "TrainConfig", fixed={"stage": 1}),
     "train_stage2": Step("train_stage2", "ufvideo.train.run", "TrainConfig", fixed={"stage": 2}),
     "eval": Step("eval", "ufvideo.eval.run", "EvalConfig"),

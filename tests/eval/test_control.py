@@ -94,6 +94,8 @@ def test_donor_masks_come_back_at_the_samples_own_size(samples: list[Sample]) ->
     track[:, :2, :3] = True
     big = resize_track(track, (8, 12))
     assert big.shape == (2, 8, 12) and big[:, :4, :6].all() and not big[:, 4:, :].any() and not big[:, :, 6:].any()
+    # a [SEG] generated where the sample has no SAM frame gives an empty track: it stays empty at the new size
+    assert resize_track(np.zeros((0, 0, 0), dtype=bool), (8, 12)).shape == (0, 8, 12)
     assert own_frame_size(own) == (64, 64)
 
 

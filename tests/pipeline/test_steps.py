@@ -21,3 +21,21 @@ def test_pointer_and_tables_stay_small(tmp_path: Path) -> None:
     table = steps.markdown_table("Model", {"version": "3", "promoted": True})
     assert table.splitlines()[0] == "# Model" and "| promoted | True |" in table
     assert steps.read_report("") == "" and steps.read_report(str(tmp_path / "none.md")) == ""
+
+
+def test_train_takes_the_freeze_policy_on_every_launch_path(tmp_path: Path, monkeypatch) -> None:
+    """The pipeline's `stage<N>_freeze_policy` reaches the stage's config in the pod and a training job's command."""
+    import importlib
+
+    from ufvideo.pipeline import launch
+
+    seen: list = []
+    monkeypatch.setattr(importlib.import_module("ufvideo.train.run"), "run", seen.append)
+    steps.train(2, str(tmp_path), "r1", "data", "runs/stage1/final", freeze_policy="lora")
+    assert seen[-1].freeze_policy == "lora" and seen[-1].init == "runs/stage1/final"
+    monkeypatch.setattr(launch, "train_distributed", lambda cfg, args, settings, name: {"cfg": cfg, "args": args})
+    many = launch.LaunchSettings(num_nodes=2, gpus_per_node=8)
+    job = steps.train(2, str(tmp_path), "r1", "data", "runs/stage1/final", launch=many, freeze_policy="lora")
+    assert job["cfg"].freeze_policy == "lora" and "train_stage2.freeze_policy=lora" in job["args"]
+    steps.train(2, str(tmp_path), "r2", "data", "runs/stage1/final", freeze_policy="")
+    assert seen[-1].freeze_policy == "full"  # empty: the profile's

@@ -72,6 +72,16 @@ def test_dag_order_and_fan_out(compiled: tuple[dict, dict, Path]) -> None:
     assert spec["root"]["inputDefinitions"]["parameters"]["benchmarks"]["parameterType"] == "LIST"
 
 
+def test_each_stage_takes_its_freeze_policy_as_a_pipeline_parameter(compiled: tuple[dict, dict, Path]) -> None:
+    spec = compiled[0]
+    params = spec["root"]["inputDefinitions"]["parameters"]
+    assert params["stage2_freeze_policy"]["parameterType"] == "STRING"
+    root = spec["root"]["dag"]["tasks"]
+    for task, stage in (("train-stage", 1), ("train-stage-2", 2)):
+        given = root[task]["inputs"]["parameters"]["freeze_policy"]["componentInputParameter"]
+        assert given == f"stage{stage}_freeze_policy"
+
+
 def test_gpu_scheduling_storage_and_secrets(compiled: tuple[dict, dict, Path]) -> None:
     spec, platform, _ = compiled
     params = spec["root"]["inputDefinitions"]["parameters"]

@@ -177,3 +177,23 @@ def test_config_needs_one_form() -> None:
         PredictConfig(model="m", video="v.mp4", prompt="p", requests="r.jsonl")
     with pytest.raises(ConfigError, match="model is required"):
         PredictConfig(video="v.mp4", prompt="p")
+
+
+def test_an_adapter_checkpoint_answers_as_its_merged_checkpoint(tmp_path: Path, video: Path, capsys) -> None:
+    """`--model` may name a LoRA adapter checkpoint: it loads over its base (the one loader of every face)."""
+    from tests.adapters import adapter_checkpoint, base_checkpoint
+    from ufvideo.model.merge import MergeConfig
+    from ufvideo.model.merge import run as merge
+
+    adapter = adapter_checkpoint(base_checkpoint(tmp_path / "base"), tmp_path / "adapter")
+    merged = tmp_path / "merged"
+    merge(MergeConfig(adapter=str(adapter), out=str(merged)))
+    answers = []
+    for name, model in (("a", adapter), ("m", merged)):
+        argv = ["predict", "--model", str(model), "--video", str(video), "--out", str(tmp_path / name)]
+        assert main([*argv, "--prompt", "What happens? Please segment it.", "max_new_tokens=6"]) == 0
+        doc = json.loads((tmp_path / name / "prediction.json").read_text())
+        pngs = [(tmp_path / name / f).read_bytes() for track in doc["masks"] for f in track["files"]]
+        answers.append((doc["text"], doc["spans"], pngs))
+    capsys.readouterr()
+    assert answers[0] == answers[1]

@@ -23,7 +23,7 @@ def test_requirements_are_pinned_and_exclude_torchvision():
     pins = pyfunc.pip_requirements()
     names = [pin.split("==")[0] for pin in pins]
     assert all("==" in pin and "+" not in pin for pin in pins), pins
-    assert {"torch", "transformers", "pycocotools", "boto3"} <= set(names) and "torchvision" not in names
+    assert {"torch", "transformers", "peft", "pycocotools", "boto3"} <= set(names) and "torchvision" not in names
 
 
 def test_signature_describes_rows_and_example_fits_it():

@@ -71,7 +71,7 @@ def test_full_trains_the_llm_but_never_the_encoders(built) -> None:
     counts = parameter_counts(model)
     assert counts["params_trainable"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
     with pytest.raises(ValueError, match="freeze_policy"):
-        apply_policy(model, "lora")
+        apply_policy(model, "prefix_tuning")  # not a policy (lora is: test_lora_policy.py)
 
 
 def test_align_step_moves_new_rows_and_nothing_frozen(batch) -> None:

@@ -121,10 +121,13 @@ def own_frame_size(sample: Sample) -> tuple[int, int] | None:
 
 
 def resize_track(masks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resize of an (S, h, w) bool track to (S, H, W): donor videos may differ in size."""
+    """Nearest-neighbour resize of an (S, h, w) bool track to (S, H, W): donor videos may differ in size. An empty
+    track (a `[SEG]` generated for a sample without SAM frames: shape (0, 0, 0)) stays empty, at the new size."""
     masks = np.asarray(masks)
     if masks.shape[1:] == tuple(size):
         return masks
+    if masks.ndim != 3 or 0 in masks.shape:
+        return np.zeros((masks.shape[0] if masks.ndim == 3 else 0, *size), dtype=bool)
     rows = (np.arange(size[0]) * masks.shape[1]) // size[0]
     cols = (np.arange(size[1]) * masks.shape[2]) // size[1]
     return masks[:, rows][:, :, cols]

@@ -120,14 +120,14 @@ def make_judge(cfg: EvalConfig) -> Judge | None:
 
 
 def load_model(cfg: EvalConfig) -> tuple[Any, Any]:
-    """Model and processor from the checkpoint (local or s3://, fetched once into the checkpoint cache)."""
-    from ufvideo.checkpoint import materialize
-    from ufvideo.model import load_pretrained
+    """Model and processor from the checkpoint (local or s3://, fetched once into the checkpoint cache); an adapter
+    checkpoint is merged into its base at load."""
+    from ufvideo.model.loader import load_checkpoint
 
     device = cfg.device
     if device == "cuda" and distributed.local_rank() is not None:  # one GPU per torchrun rank
         device = f"cuda:{distributed.local_rank()}"
-    return load_pretrained(materialize(cfg.checkpoint), device=device)
+    return load_checkpoint(cfg.checkpoint, device=device)  # full, merged or adapter (+ its base)
 
 
 def _default_predict(model: Any, processor: Any, samples: list[Sample], batch_size: int, **kw: Any) -> Iterable:

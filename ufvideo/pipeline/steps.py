@@ -71,9 +71,11 @@ def train(
     overrides: Sequence[str] = (),
     checkpoint_store: str = "",
     launch: Any = None,
+    freeze_policy: str = "",
 ) -> dict[str, Any]:
     """Train one stage: in this process (one node, one device), under torchrun (one node, several devices), or as
-    a TrainJob/PyTorchJob over `launch.num_nodes` nodes (`launch` is a `ufvideo.pipeline.launch.LaunchSettings`)."""
+    a TrainJob/PyTorchJob over `launch.num_nodes` nodes (`launch` is a `ufvideo.pipeline.launch.LaunchSettings`).
+    `freeze_policy` (align | full | lora; empty: the profile's) travels as an override, so every launch path gets it."""
     from ufvideo.pipeline import launch as launcher
 
     flags = {
@@ -83,6 +85,8 @@ def train(
         "output_uri": f"{checkpoint_store.rstrip('/')}/{run_id}/stage{stage}" if checkpoint_store else None,
     }
     step = f"train_stage{stage}"
+    if freeze_policy:
+        overrides = [*overrides, f"{step}.freeze_policy={freeze_policy}"]
     cfg = load_step_config(step, profile, None, section_overrides(overrides, step), flags)
     settings = launch or launcher.LaunchSettings()
     with pipeline_parent(run_id):

@@ -127,14 +127,13 @@ def to_sample(checked: Checked, num_frames: int, region_mode: str) -> Sample:
 
 
 def load(cfg: PredictConfig) -> tuple[Any, Any, dict[str, str]]:
-    """Model, processor and what was loaded (reference, checkpoint URI, digest, registry version)."""
-    from ufvideo.checkpoint import materialize
-    from ufvideo.model import load_pretrained
+    """Model, processor and what was loaded (reference, checkpoint URI, digest, registry version); a LoRA adapter
+    checkpoint is merged into its base (resolved from its recorded local path or s3:// URI) at load."""
+    from ufvideo.model.loader import load_checkpoint
     from ufvideo.registry.reference import resolve_model
 
     ref = resolve_model(cfg.model)
-    local = materialize(ref.uri, key=ref.digest)
-    model, processor = load_pretrained(local, device=cfg.device)
+    model, processor = load_checkpoint(ref.uri, device=cfg.device, key=ref.digest)
     loaded = {"reference": ref.reference, "checkpoint": ref.uri, "digest": ref.digest, "version": ref.version}
     return model, processor, loaded
 

@@ -33,6 +33,7 @@ REQUIREMENTS = (
     "transformers",
     "tokenizers",
     "safetensors",
+    "peft",  # LoRA adapter checkpoints are merged into their base at load
     "numpy",
     "av",
     "pillow",
@@ -108,8 +109,7 @@ class UFVideoModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         import torch
 
-        from ufvideo.checkpoint import materialize
-        from ufvideo.model import load_pretrained
+        from ufvideo.model.loader import load_checkpoint
 
         config = dict(getattr(context, "model_config", None) or {})
         uri = config.get("checkpoint_uri")
@@ -120,9 +120,9 @@ class UFVideoModel(mlflow.pyfunc.PythonModel):
         if not uri:
             raise ValueError("UFVideoModel: model_config has no 'checkpoint_uri' and no checkpoint pointer artifact")
         device = config.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
-        local = materialize(uri, key=str(config.get("checkpoint_digest") or ""))
         self.checkpoint_uri = uri
-        self.model, self.processor = load_pretrained(local, device=device)
+        # full, merged or LoRA adapter checkpoints alike (an adapter's base is resolved and checked by digest)
+        self.model, self.processor = load_checkpoint(uri, device=device, key=str(config.get("checkpoint_digest") or ""))
         self.model.eval()
 
     # `model_input` is left unannotated on purpose: with a type hint MLflow 3 replaces the explicit signature by one

@@ -191,6 +191,7 @@ def _parent_run(run_id: str | None) -> contextlib.AbstractContextManager[None]:
 def _lineage_tags(
     uri: str, digest: str, info: Mapping[str, Any], metrics: Mapping[str, float | None], run_id: str
 ) -> dict[str, str]:
+    from ufvideo.registry.lineage import lineage
     from ufvideo.tracking import git_commit
 
     tags = {
@@ -203,6 +204,7 @@ def _lineage_tags(
         "profile": str(info.get("profile", "")),
         "checkpoint_created": str(info.get("created", "")),
         "registered_at": _now(),
+        **lineage(uri, digest),  # checkpoint_kind; an adapter's or a merged checkpoint's base and adapter digests
     }
     tags.update({f"{METRIC_PREFIX}{key}": NULL if value is None else repr(value) for key, value in metrics.items()})
     return tags

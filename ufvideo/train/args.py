@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ufvideo import distributed
 from ufvideo.config import ConfigError
+from ufvideo.model.adapters import AdapterConfig
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -29,7 +30,8 @@ class TrainConfig:
     output_uri: str | None = None  # where the final checkpoint is copied (local path or s3://); None: `out`/final
     init: str | None = None  # checkpoint to start from; stage 2 requires the stage-1 checkpoint
     model: Literal["tiny", "ufvideo-7b"] = "tiny"  # profile recorded in ufvideo.json; tiny may start from scratch
-    freeze_policy: Literal["align", "full"] = "align"
+    freeze_policy: Literal["align", "full", "lora"] = "align"
+    lora: AdapterConfig = field(default_factory=AdapterConfig)  # used by freeze_policy=lora only
     # tiny profile only, when it starts from scratch: UFVideoConfig fields set on the built model (e.g. a size)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     train_vision_tower: bool = False  # tiny profile only: its SigLIP is random, not pretrained (stages.apply_policy)
@@ -85,6 +87,19 @@ class TrainConfig:
             raise ConfigError("num_epochs: must be > 0 unless max_steps is set")
         if self.stage == 2 and not self.init:
             raise ConfigError("init: stage 2 starts from the stage-1 checkpoint; set init=<checkpoint uri>")
+        if self.freeze_policy == "lora":
+            check_lora(self)
+
+
+def check_lora(cfg: TrainConfig) -> None:
+    """An adapter checkpoint names its base, so LoRA needs an `init`; ZeRO-3 partitions the weights the adapter file
+    is cut from, and 4-bit weights cannot be partitioned by DeepSpeed at all."""
+    if not cfg.init:
+        raise ConfigError("init: freeze_policy=lora adapts a base checkpoint; set init=<checkpoint uri>")
+    if cfg.deepspeed and "zero3" in cfg.deepspeed:
+        raise ConfigError("deepspeed: freeze_policy=lora runs under ZeRO-2 (zero2, zero2_offload), not ZeRO-3")
+    if cfg.lora.quantize != "none" and cfg.deepspeed:
+        raise ConfigError("deepspeed: lora.quantize=nf4 (QLoRA) runs without DeepSpeed (one GPU per process, DDP)")
 
 
 def gradient_accumulation(global_batch: int, per_device: int, world: int) -> int:

@@ -56,7 +56,8 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
     """(model, processor) to train. Stage 2 loads *everything* of the stage-1 checkpoint strictly, mask decoder and
     `[SEG]` head included (the public script silently re-initialises them); stage 1 may start from a converted
     base (no SAM decoder / `[SEG]` head yet: they keep their fresh init) or, on the tiny profile, from scratch."""
-    from ufvideo.model import UFVideoForConditionalGeneration, UFVideoProcessor, ufvideo_tiny
+    from ufvideo.model import ufvideo_tiny
+    from ufvideo.model.loader import load_checkpoint
 
     if cfg.init and cfg.model_overrides:
         raise ConfigError("model_overrides: only a tiny model built from scratch (no init) can take them")
@@ -64,8 +65,7 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
         directory = materialize(cfg.init)
         if cfg.stage == 2:
             _require_heads(directory)
-        model = UFVideoForConditionalGeneration.from_pretrained(directory, strict=cfg.stage == 2)
-        return model, UFVideoProcessor.from_pretrained(directory)
+        return load_checkpoint(directory, strict=cfg.stage == 2)  # an adapter init comes merged into its base
     if cfg.model != "tiny":
         raise ConfigError("init: the ufvideo-7b profile starts from a converted checkpoint; set init=<uri>")
     from ufvideo.data.synthetic import corpus_texts
@@ -75,9 +75,12 @@ def build_model(cfg: TrainConfig) -> tuple[Any, Any]:
 
 def _require_heads(directory: Path) -> None:
     """Stage 2 must continue the stage-1 heads; a checkpoint without them is the wrong `init`, not a fresh start."""
+    from ufvideo.model.adapters import ADAPTER_WEIGHTS
     from ufvideo.model.weights import read_header, weight_files
 
-    keys = {key for path in weight_files(directory) for key in read_header(path)[0]}  # one file or shards
+    adapter = directory / ADAPTER_WEIGHTS
+    files = [adapter] if adapter.is_file() else weight_files(directory)  # adapter, one file or shards
+    keys = {key for path in files for key in read_header(path)[0]}
     for prefix in ("seg_projector.", "sam.mask_decoder."):
         if not any(key.startswith(prefix) for key in keys):
             raise CheckpointError(
@@ -103,7 +106,7 @@ def make_trainer(
 ) -> UFVideoTrainer:
     """The configured trainer (policy already applied to `model`); exposed for tests and notebooks."""
     args = training_arguments(cfg)
-    freeze = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower)
+    freeze = apply_policy(model, cfg.freeze_policy, cfg.train_vision_tower, cfg.lora, cfg.seed)
     for name, param in model.named_parameters():  # a 0 multiplier freezes what the policy would train
         if param.requires_grad and lr_multiplier(name, cfg.lr_multipliers) == 0.0:
             param.requires_grad_(False)
@@ -122,6 +125,10 @@ def make_trainer(
     )
     trainer.remove_callback(PrinterCallback)  # a raw dict per log; ConsoleProgress shows them as a progress bar
     trainer.freeze_state = freeze
+    if cfg.freeze_policy == "lora":
+        from ufvideo.model.loader import base_reference
+
+        trainer.adapter_base = base_reference(str(cfg.init))
     return trainer
 
 
@@ -228,6 +235,7 @@ def _publish(
         init=cfg.init,
         freeze_policy=cfg.freeze_policy,
         global_step=output.global_step,
+        **_adapter_info(cfg, trainer),
     )
     # The whole loss curve (step checkpoints only hold it up to their step), for DVC plots and reports.
     trainer.state.save_to_json(str(Path(cfg.out) / "trainer_state.json"))
@@ -254,3 +262,10 @@ def _publish(
         "resumed_from": resume,
         "run_id": run_id,
     }
+
+
+def _adapter_info(cfg: TrainConfig, trainer: UFVideoTrainer) -> dict[str, Any]:
+    """ufvideo.json of an adapter checkpoint names its base (uri + digest) and the LoRA settings."""
+    if trainer.adapter_base is None:
+        return {}
+    return {"base_checkpoint": trainer.adapter_base, "lora": to_dict(cfg.lora)}

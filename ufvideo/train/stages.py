@@ -2,8 +2,9 @@
 
 The public stage-1 recipe is unreleased (MODEL.md 4.1), so we define it: stage 1 (`align`) trains the new parts
 (the embedding and LM-head rows of `<region>`, `<TEMP-*>` and `[SEG]`, region encoder, connector, `[SEG]` head and
-mask decoder) against a frozen LLM; stage 2 (`full`) fine-tunes all of it plus the whole LLM. SigLIP and the SAM2
-image and prompt encoders are frozen in every stage, as in the released script.
+mask decoder) against a frozen LLM; stage 2 (`full`) fine-tunes all of it plus the whole LLM. `lora` (either stage)
+trains what `align` trains plus LoRA adapters on the LLM's projections (`ufvideo.model.adapters`). SigLIP and the
+SAM2 image and prompt encoders are frozen in every stage, as in the released script.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ufvideo.model.adapters import AdapterConfig, add_lora
 from ufvideo.model.modeling import UFVideoForConditionalGeneration
 
 
@@ -24,6 +26,8 @@ class FreezeState:
     policy: str
     row_masked: dict[str, torch.Tensor] = field(default_factory=dict)  # parameter name -> trained row ids
     hooks: list[torch.utils.hooks.RemovableHandle] = field(default_factory=list)
+    adapter: AdapterConfig | None = None  # the LoRA settings under `lora`
+    seed: int = 0  # draws the LoRA initialisation
 
     def remove(self) -> None:
         for handle in self.hooks:
@@ -76,10 +80,28 @@ def _full(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
     model.language_model.requires_grad_(True)
 
 
-POLICIES: dict[str, Callable[[UFVideoForConditionalGeneration, FreezeState], None]] = {"align": _align, "full": _full}
+def _lora(model: UFVideoForConditionalGeneration, state: FreezeState) -> None:
+    add_lora(model, state.adapter or AdapterConfig(), seed=state.seed)
+    _align(model, state)  # freezes the LLM (adapters too), then trains the added token rows
+    for name, param in model.language_model.named_parameters():
+        if ".lora_" in name:
+            param.requires_grad_(True)
 
 
-def apply_policy(model: UFVideoForConditionalGeneration, policy: str, train_vision_tower: bool = False) -> FreezeState:
+POLICIES: dict[str, Callable[[UFVideoForConditionalGeneration, FreezeState], None]] = {
+    "align": _align,
+    "full": _full,
+    "lora": _lora,
+}
+
+
+def apply_policy(
+    model: UFVideoForConditionalGeneration,
+    policy: str,
+    train_vision_tower: bool = False,
+    adapter: AdapterConfig | None = None,
+    seed: int = 0,
+) -> FreezeState:
     """Set `requires_grad` per policy (on top of the model's own always-frozen parts) and install row masks.
 
     `train_vision_tower` unfreezes SigLIP on top of either policy. It exists for the tiny profile, whose tower is
@@ -93,7 +115,7 @@ def apply_policy(model: UFVideoForConditionalGeneration, policy: str, train_visi
     model.region_encoder.requires_grad_(True)
     model.seg_projector.requires_grad_(True)
     model.apply_freezing()  # SigLIP frozen; in SAM2 only the reachable mask-decoder parts train
-    state = FreezeState(policy)
+    state = FreezeState(policy, adapter=adapter, seed=seed)
     POLICIES[policy](model, state)
     if train_vision_tower:
         _unfreeze_vision_tower(model)

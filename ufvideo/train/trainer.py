@@ -16,8 +16,10 @@ from transformers import Trainer
 from transformers.trainer import TRAINING_ARGS_NAME
 from transformers.trainer_utils import rotate_checkpoints
 
+from ufvideo.checkpoint import CheckpointError
 from ufvideo.data.dataset import Collator
 from ufvideo.files import umask_mode
+from ufvideo.model.adapters import load_adapter_state, read_adapter_config, save_adapter
 from ufvideo.train.callbacks import ThroughputMeter, mark_complete
 
 # Mega-batches of this many global batches are sorted by length: similar lengths share a micro-batch (less padding)
@@ -122,6 +124,8 @@ class UFVideoTrainer(Trainer):
         # Our loss is a per-batch mean: let Trainer divide it by the accumulation steps (no num_items_in_batch).
         self.model_accepts_loss_kwargs = False
         self.loss_is_scaled_for_ga = False
+        self.freeze_state: Any = None  # set by make_trainer: the policy's row masks and LoRA settings
+        self.adapter_base: dict[str, str] | None = None  # under LoRA: the base checkpoint's uri and digest
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int]:
         dataset = self.train_dataset if train_dataset is None else train_dataset
@@ -193,10 +197,24 @@ class UFVideoTrainer(Trainer):
         output_dir = output_dir or self.args.output_dir
         if not self.args.should_save:
             return
-        save_weights(self.accelerator.unwrap_model(self.model), output_dir, state_dict)
+        model = self.accelerator.unwrap_model(self.model)
+        if self.adapter_base is not None:  # LoRA: adapters + the fully trained modules, never the frozen base
+            save_adapter(model, output_dir, self.freeze_state.adapter, self.adapter_base, self.freeze_state.row_masked)
+        else:
+            save_weights(model, output_dir, state_dict)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, TRAINING_ARGS_NAME))
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: torch.nn.Module | None = None) -> None:
+        """Resume: an adapter step checkpoint is loaded into the adapted model (HF's loader knows full weights and
+        `PeftModel`s only); it must have been trained on the same base."""
+        document = read_adapter_config(resume_from_checkpoint)
+        if document is None:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        if self.adapter_base is None or document["base"]["digest"] != self.adapter_base["digest"]:
+            raise CheckpointError(f"{resume_from_checkpoint}: an adapter checkpoint of another base or policy")
+        load_adapter_state(self.model if model is None else model, resume_from_checkpoint)
 
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         # HF rotates old checkpoints at the end of its save, before any callback runs: with save_total_limit=1 a kill
