@@ -11,10 +11,10 @@ from ufvideo.contract import load_step_config
 from ufvideo.data.synthetic import corpus_texts
 from ufvideo.model import ufvideo_tiny
 from ufvideo.model.adapters import AdapterConfig, AdapterError, add_lora
-from ufvideo.train.stages import added_token_ids, apply_policy, parameter_counts
+from ufvideo.train.stages import apply_policy, parameter_counts
 
 from . import test_stages
-from .test_stages import ARGMAX_PICKED, LLM_ROWS, one_step
+from .test_stages import ARGMAX_PICKED, LLM_ROWS, check_rows, one_step
 
 built, batch = test_stages.built, test_stages.batch  # the same fixtures: a tiny model's batch of every branch
 
@@ -41,13 +41,9 @@ def test_lora_step_moves_adapters_heads_and_new_rows_only(batch) -> None:
     assert lora and all(".layers." in name and "_proj." in name for name in lora)
     one_step(model, batch)  # zero-initialised B: the first step gives A no gradient, so take two
     before = one_step(model, batch)
-    new_rows = added_token_ids(model)
-    base = torch.ones(model.config.text_config.vocab_size, dtype=torch.bool)
-    base[new_rows] = False
     for name, param in model.named_parameters():
         if name in LLM_ROWS:
-            assert torch.equal(param[base], before[name][base]), f"{name}: a base-vocabulary row moved"
-            assert not torch.equal(param[new_rows], before[name][new_rows]), f"{name}: new rows did not train"
+            check_rows(model, name, param, before)
         elif param.requires_grad:
             assert name.startswith(("connector.", "region_encoder.", "seg_projector.", "sam.mask_decoder.")) or (
                 ".lora_" in name

@@ -5,7 +5,6 @@ ZeRO-2 with gradient checkpointing from an S3 base to S3, loaded back from S3.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +26,7 @@ from ufvideo.train import run
 from ufvideo.train.callbacks import COMPLETE_MARK
 
 from .conftest import tiny_config
-from .test_run import REPO, Kill, _free_port
+from .test_run import REPO, Kill, one_rank_env
 
 LORA = ["freeze_policy=lora", "lora.rank=4", "lora.alpha=16.0", "lora.dropout=0.1"]
 
@@ -133,17 +132,7 @@ def test_zero2_with_gradient_checkpointing_from_an_s3_base_to_s3(
     """LoRA stage 2 through the torchrun entry as one rank: base and output in S3, loaded back from S3."""
     base = f"{s3_bucket}/stage1"
     publish(trained["stage1"]["checkpoint"]["uri"], base)
-    env = {
-        **os.environ,
-        "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(_free_port()),
-        "RANK": "0",
-        "LOCAL_RANK": "0",
-        "WORLD_SIZE": "1",
-        "MLFLOW_TRACKING_URI": mlflow_db,
-        "UFVIDEO_CHECKPOINT_CACHE": str(tmp_path / "cache"),
-    }
-    env.pop("MLFLOW_RUN_ID", None)
+    env = one_rank_env(mlflow_db, tmp_path / "cache")
     args = ["--stage", "2", "--data", str(data), "--out", str(tmp_path / "ds"), "--init", base]
     args += ["--output-uri", f"{s3_bucket}/lora", "deepspeed=zero2", "gradient_checkpointing=true", *LORA]
     args += ["per_device_batch_size=2", "global_batch_size=2", "max_steps=2", "save_steps=2"]

@@ -146,12 +146,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_stage2_with_deepspeed_zero2_on_cpu_from_s3_to_s3(
-    straight: dict, synth_dir: Path, tmp_path: Path, mlflow_db: str, s3_bucket: str
-) -> None:
-    """Stage 2 through the torchrun entry (`python -m ufvideo.train`) as one rank: init and output on S3."""
-    stage1 = f"{s3_bucket}/stage1"
-    publish(straight["checkpoint"]["uri"], stage1)  # what `train --output-uri` does: files, then the mark
+def one_rank_env(mlflow_db: str, cache: Path) -> dict[str, str]:
+    """The environment torchrun gives rank 0 of a one-process job, tracking to `mlflow_db` and caching checkpoints
+    in `cache`; a parent's MLFLOW_RUN_ID is dropped so the subprocess opens its own run."""
     env = {
         **os.environ,
         "MASTER_ADDR": "127.0.0.1",
@@ -160,9 +157,19 @@ def test_stage2_with_deepspeed_zero2_on_cpu_from_s3_to_s3(
         "LOCAL_RANK": "0",
         "WORLD_SIZE": "1",
         "MLFLOW_TRACKING_URI": mlflow_db,
-        "UFVIDEO_CHECKPOINT_CACHE": str(tmp_path / "cache"),
+        "UFVIDEO_CHECKPOINT_CACHE": str(cache),
     }
     env.pop("MLFLOW_RUN_ID", None)
+    return env
+
+
+def test_stage2_with_deepspeed_zero2_on_cpu_from_s3_to_s3(
+    straight: dict, synth_dir: Path, tmp_path: Path, mlflow_db: str, s3_bucket: str
+) -> None:
+    """Stage 2 through the torchrun entry (`python -m ufvideo.train`) as one rank: init and output on S3."""
+    stage1 = f"{s3_bucket}/stage1"
+    publish(straight["checkpoint"]["uri"], stage1)  # what `train --output-uri` does: files, then the mark
+    env = one_rank_env(mlflow_db, tmp_path / "cache")
     args = ["--stage", "2", "--data", str(synth_dir), "--out", str(tmp_path / "ds"), "--init", stage1]
     args += ["--output-uri", f"{s3_bucket}/stage2", "deepspeed=zero2", "per_device_batch_size=2"]
     args += ["global_batch_size=4", "max_steps=2", "save_steps=2", "dataloader_num_workers=0"]

@@ -35,6 +35,15 @@ def batch(built, synth_dir: Path) -> dict:
     return TrainCollator(processor, max_length=2048)([dataset[i] for i in indices])
 
 
+def check_rows(model: torch.nn.Module, name: str, param: torch.Tensor, before: dict[str, torch.Tensor]) -> None:
+    """A row-masked LLM matrix after a step: base-vocabulary rows unchanged, the added token rows trained."""
+    new_rows = added_token_ids(model)
+    base = torch.ones(model.config.text_config.vocab_size, dtype=torch.bool)
+    base[new_rows] = False
+    assert torch.equal(param[base], before[name][base]), f"{name}: a base-vocabulary row moved"
+    assert not torch.equal(param[new_rows], before[name][new_rows]), f"{name}: new rows did not train"
+
+
 def one_step(model: torch.nn.Module, batch: dict) -> dict[str, torch.Tensor]:
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     params = [p for p in model.parameters() if p.requires_grad]
@@ -78,13 +87,9 @@ def test_align_step_moves_new_rows_and_nothing_frozen(batch) -> None:
     model, _ = ufvideo_tiny(seed=0, corpus=corpus_texts())
     state = apply_policy(model, "align")
     before = one_step(model, batch)
-    new_rows = added_token_ids(model)
-    base = torch.ones(model.config.text_config.vocab_size, dtype=torch.bool)
-    base[new_rows] = False
     for name, param in model.named_parameters():
         if name in LLM_ROWS:
-            assert torch.equal(param[base], before[name][base]), f"{name}: a base-vocabulary row moved"
-            assert not torch.equal(param[new_rows], before[name][new_rows]), f"{name}: new rows did not train"
+            check_rows(model, name, param, before)
         elif param.requires_grad:
             if not name.startswith(ARGMAX_PICKED):
                 assert not torch.equal(param, before[name]), f"{name}: trainable but unchanged"
