@@ -4,14 +4,16 @@ A fresh tiny LLM is trained on the training split's qa + mcqa records (AdamW, ba
 visual path frozen, and every `--every` steps its teacher-forced answers on the first `--ntest` test records are
 scored with each record's own video and with another test record's video (rolled by 7). The visual input is one of:
 - `random`: the tiny profile's fixed random SigLIP + connector (what ships);
-- `warmup`: the same, first trained for `--warmup-epochs` on train-split frames to predict, per LLM video token,
-  which colours, shapes, colour-shape pairs, sizes and motions the renderer put in that token's cell (the synthetic
-  scene is the ground truth; no test video is used);
+- `warmup`: the same after the stage-1 vision warm-up (`ufvideo/train/vision_warmup.py`, `--warmup-epochs`,
+  `--warmup-lr`): trained on train-split frames to predict, per LLM video token, which colours, shapes, colour-shape
+  pairs, sizes and motions the renderer put in that token's cell (no test video is used);
 - `oracle`: no pixels at all: each video token *is* a fixed random projection of those per-cell labels, i.e. a
   perfect encoder. If the LLM does not read even these, the encoder is not what limits the tiny loop;
 - `oracle-bag`: every video token is the projection of the whole video's labels (max over cells), so reading needs
   no attention pattern at all, only a readout.
-Why: BENCHMARKS.md, "Tiny model on the synthetic benchmark: does it read the video?" (E11-E13).
+`--tasks qa --kinds colour,shape` trains and scores only those tasks and question kinds (E16-E18: can an LLM that
+trains on nothing else read at all?).
+Why: BENCHMARKS.md, "Tiny model on the synthetic benchmark: does it read the video?" (E11-E18).
 Run: `.venv/bin/python bench/bench_reading_bottleneck.py --data SYNTH_DIR --visual oracle [--steps 1500]`
 (SYNTH_DIR from `ufvideo data synth --profile tiny --out SYNTH_DIR`).
 """
@@ -23,54 +25,17 @@ import json
 import time
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ufvideo.data.dataset import CuratedDataset, LoadSettings
-from ufvideo.data.synthetic import SynthConfig, corpus_texts, scene_for, split_of
-from ufvideo.data.synthetic.scene import COLOURS, SHAPES, SIZES, Scene
-from ufvideo.data.video import read_frames, segment_middle_indices
+from ufvideo.data.synthetic import SynthConfig, corpus_texts, scene_for
+from ufvideo.data.video import segment_middle_indices
 from ufvideo.model import ufvideo_tiny
+from ufvideo.train import vision_warmup
 from ufvideo.train.trainer import TrainCollator
+from ufvideo.train.vision_warmup import WIDTH, VisionWarmup, cell_labels
 
-MOTIONS = (
-    "left",
-    "right",
-    "up",
-    "down",
-    "up-left",
-    "up-right",
-    "down-left",
-    "down-right",
-    "horizontal",
-    "vertical",
-    "",
-)
-PAIRS = [(c, s) for c in COLOURS for s in SHAPES]
-GROUPS = (len(PAIRS), len(COLOURS), len(SHAPES), len(SIZES), len(MOTIONS))
-MIN_PIXELS = 32  # of the 128 px video, over the token's frames: a sliver of an object is not "in" the cell
 SHIFT = 7
-
-
-def cell_labels(scene: Scene, frames: list[int], grid: int, stride: int) -> np.ndarray:
-    """(tokens, sum(GROUPS)) multi-hot per LLM video token, in the connector's (t, h, w) order."""
-    t_out, ch, cw = len(frames) // stride, scene.height // grid, scene.width // grid
-    cells = np.zeros((t_out, grid, grid, sum(GROUPS)), dtype=np.float32)
-    for obj in scene.objects:
-        pixels = scene.masks[obj.index][frames].reshape(t_out, stride, grid, ch, grid, cw).sum(axis=(1, 3, 5))
-        hot = [
-            PAIRS.index((obj.colour, obj.shape)),
-            list(COLOURS).index(obj.colour),
-            list(SHAPES).index(obj.shape),
-            list(SIZES).index(obj.size),
-            MOTIONS.index(obj.direction),
-        ]
-        vec = np.zeros(sum(GROUPS), dtype=np.float32)
-        vec[[sum(GROUPS[:g]) + h for g, h in enumerate(hot)]] = 1.0
-        on = pixels >= MIN_PIXELS
-        cells[on] = np.maximum(cells[on], vec)
-    return cells.reshape(-1, sum(GROUPS))
 
 
 class Labels:
@@ -88,46 +53,6 @@ class Labels:
         return self.cache[index]
 
 
-def warm_up(model: Any, processor: Any, labels: Labels, data: str, epochs: float, lr: float) -> None:
-    """Train SigLIP + connector + a linear head on the train split's cell labels (BCE, positives weighted 5x)."""
-    synth = labels.synth
-    train = [i for i in range(synth.videos) if split_of(i, synth.test_every) == "train"]
-    pixels = torch.stack(
-        [
-            processor._video_pixels(
-                np.stack(read_frames(f"{data}/videos/s{synth.seed}-{i:05d}.mp4", labels_frames(labels, i))), 0
-            )
-            for i in train
-        ]
-    )
-    targets = torch.stack([labels(i) for i in train])
-    head = torch.nn.Linear(model.config.text_config.hidden_size, sum(GROUPS))
-    parts = [model.vision_tower, model.connector]
-    for part in parts:
-        part.requires_grad_(True)
-    optimizer = torch.optim.AdamW([p for m in [*parts, head] for p in m.parameters()], lr=lr, weight_decay=0.0)
-    order = torch.Generator().manual_seed(0)
-    weight = torch.full((sum(GROUPS),), 5.0)
-    steps = int(epochs * len(train) / 16)
-    for _ in range(steps):
-        picked = torch.randint(len(train), (16,), generator=order)
-        tokens = model.encode_video(pixels[picked])
-        logits = head(F.layer_norm(tokens, tokens.shape[-1:]))
-        loss = F.binary_cross_entropy_with_logits(logits, targets[picked], pos_weight=weight)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    hits = (logits > 0) & (targets[picked] > 0.5)
-    recall = hits.sum() / targets[picked].sum()
-    print(f"warm-up: {steps} steps, last BCE {loss.item():.3f}, cell recall {recall:.2f}")
-    for part in parts:
-        part.requires_grad_(False)
-
-
-def labels_frames(labels: Labels, index: int) -> list[int]:
-    return segment_middle_indices(scene_for(labels.synth, index).num_frames, labels.num_frames)
-
-
 def video_index(example: dict[str, Any]) -> int:
     return int(example["id"].split("/")[1].split("-")[1])
 
@@ -140,6 +65,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup-epochs", type=float, default=12.0)
+    parser.add_argument("--warmup-lr", type=float, default=1e-3, help="E12 used 3e-3; the shipped warm-up 1e-3")
+    parser.add_argument("--tasks", default="qa,mcqa", help="which of qa, mcqa to train and score")
+    parser.add_argument("--kinds", default="", help="only these question kinds, e.g. colour,shape (E16-E18)")
     parser.add_argument("--ntest", type=int, default=96)
     parser.add_argument(
         "--model-overrides", type=json.loads, default={}, help='e.g. \'{"vision_config": {"patch_size": 16}}\''
@@ -154,13 +82,15 @@ def main() -> None:
     labels = Labels(
         synth, cfg.num_frames, cfg.patch_grid // cfg.connector_spatial_stride, cfg.connector_temporal_stride
     )
+    settings = LoadSettings(cfg.num_frames, 4, cfg.num_video_tokens())
     if args.visual == "warmup":
-        warm_up(model, processor, labels, args.data, args.warmup_epochs, 3e-3)
+        warmup = VisionWarmup(epochs=args.warmup_epochs, learning_rate=args.warmup_lr)
+        print("warm-up:", vision_warmup.run(model, processor, CuratedDataset(args.data, "train", settings), warmup))
     model.vision_tower.requires_grad_(False)
     model.connector.requires_grad_(False)
     shown: list[int] = []
     if args.visual.startswith("oracle"):
-        projection = torch.randn(sum(GROUPS), cfg.text_config.hidden_size, generator=torch.Generator().manual_seed(5))
+        projection = torch.randn(WIDTH, cfg.text_config.hidden_size, generator=torch.Generator().manual_seed(5))
 
         def oracle(index: int) -> torch.Tensor:
             cells = labels(index)
@@ -168,11 +98,14 @@ def main() -> None:
 
         model.encode_video = lambda pixel_values: torch.stack([oracle(i) @ projection for i in shown])
 
-    settings = LoadSettings(cfg.num_frames, 4, cfg.num_video_tokens())
-
     def records(split: str) -> list[dict[str, Any]]:
         dataset = CuratedDataset(args.data, split, settings)
-        return [dataset[i] for i, task in enumerate(dataset.tasks) if task in ("qa", "mcqa")]
+        kinds = set(args.kinds.split(",")) if args.kinds else None
+        return [
+            dataset[i]
+            for i, task in enumerate(dataset.tasks)
+            if task in args.tasks.split(",") and (kinds is None or dataset.record(i)["meta"]["kind"] in kinds)
+        ]
 
     train, test = records("train"), records("test")[: args.ntest]
     collate = TrainCollator(processor, 2048)

@@ -135,6 +135,8 @@ def test_mlflow_gets_params_metrics_and_no_artifacts(straight: dict, sqlite_mlfl
     assert tags["ufvideo.checkpoint_digest"] == straight["checkpoint"]["digest"]
     for key in ("loss", "ce_loss", "tokens_per_s", "samples_per_s", "tflops_per_s", "mfu", "dataloader_wait_s"):
         assert key in metrics, key
+    # the tiny profile's stage 1 warms its random vision path first and says how well it reads the cells now
+    assert {"vision_warmup.colour_after", "vision_warmup.shape_after", "vision_warmup.steps"} <= set(metrics)
     history = client.get_metric_history(found.info.run_id, "ce_loss")
     assert [m.step for m in history] == [1, 2, 3, 4]
     assert not client.list_artifacts(found.info.run_id)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ufvideo import distributed
 from ufvideo.config import ConfigError
 from ufvideo.model.adapters import AdapterConfig
+from ufvideo.train.vision_warmup import VisionWarmup
 
 if TYPE_CHECKING:
     from transformers import TrainingArguments
@@ -35,6 +36,10 @@ class TrainConfig:
     # tiny profile only, when it starts from scratch: UFVideoConfig fields set on the built model (e.g. a size)
     model_overrides: dict[str, Any] = field(default_factory=dict)
     train_vision_tower: bool = False  # tiny profile only: its SigLIP is random, not pretrained (stages.apply_policy)
+    # tiny profile, stage 1 from scratch: pretrain the random SigLIP + connector on the synthetic renderer's labels
+    # first (train/vision_warmup.py); epochs 0 = off. Skipped when `init` (or a resumed checkpoint) brings the
+    # vision path.
+    vision_warmup: VisionWarmup = field(default_factory=VisionWarmup)
     seed: int = 42
     # batch: the global batch is the recipe; gradient accumulation follows from the world size
     global_batch_size: int = 8

@@ -89,6 +89,21 @@ def _require_heads(directory: Path) -> None:
             )
 
 
+def warm_up_vision(
+    cfg: TrainConfig, model: Any, processor: Any, dataset: CuratedDataset, resume: str | None
+) -> dict[str, float]:
+    """The tiny vision warm-up (`cfg.vision_warmup`) on a model built from scratch; its metrics, or {} when off or
+    when `init` or the resumed checkpoint already brings the vision path (warming it again would overwrite it)."""
+    if not cfg.vision_warmup.epochs:
+        return {}
+    if cfg.init or resume:
+        log.info("vision warm-up skipped: %s brings the vision path", resume or cfg.init)
+        return {}
+    from ufvideo.train import vision_warmup
+
+    return vision_warmup.run(model, processor, dataset, cfg.vision_warmup)
+
+
 def _load_settings(cfg: TrainConfig, model: Any) -> LoadSettings:
     frames = model.config.num_frames
     if cfg.num_frames is not None and cfg.num_frames != frames:
@@ -181,12 +196,13 @@ def _run(cfg: TrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
     data_digest = read_manifest(cfg.data)["digest"]
     model, processor = build_model(cfg)
     dataset = CuratedDataset(cfg.data, cfg.split, _load_settings(cfg, model), seed=cfg.seed)
-    preemption = PreemptionCallback()
-    spool = MetricSpool(Path(cfg.out) / SPOOL_FILE)
-    trainer = make_trainer(cfg, model, processor, dataset, [preemption, *callbacks], spool=spool)
     resume = resume_point(cfg, data_digest, clean=rank == 0)
     if resume:
         log.info("resuming stage %d from %s", cfg.stage, resume)
+    warmup = warm_up_vision(cfg, model, processor, dataset, resume)
+    preemption = PreemptionCallback()
+    spool = MetricSpool(Path(cfg.out) / SPOOL_FILE)
+    trainer = make_trainer(cfg, model, processor, dataset, [preemption, *callbacks], spool=spool)
     if rank == 0 and spool.path.is_file():
         with contextlib.suppress(Exception):  # metrics of an earlier attempt that the server never took
             spool.replay()
@@ -202,6 +218,8 @@ def _run(cfg: TrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
         else contextlib.nullcontext()
     )
     with tracked, sigterm_saves(preemption):
+        if warmup and rank == 0:
+            tracking.log_metrics({"vision_warmup": warmup})
         output = trainer.train(resume_from_checkpoint=resume)
         if preemption.requested:
             step = preemption.stopped_at if preemption.stopped_at is not None else trainer.state.global_step
