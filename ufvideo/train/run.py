@@ -29,6 +29,7 @@ from ufvideo.config import ConfigError, to_dict
 from ufvideo.data.dataset import CuratedDataset, LoadSettings
 from ufvideo.data.shards import read_manifest
 from ufvideo.spool import MetricSpool
+from ufvideo.train import vision_warmup
 from ufvideo.train.args import (
     TrainConfig,
     checkpoints_dir,
@@ -99,8 +100,6 @@ def warm_up_vision(
     if cfg.init or resume:
         log.info("vision warm-up skipped: %s brings the vision path", resume or cfg.init)
         return {}
-    from ufvideo.train import vision_warmup
-
     return vision_warmup.run(model, processor, dataset, cfg.vision_warmup)
 
 
