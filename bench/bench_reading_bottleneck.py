@@ -1,14 +1,17 @@
-"""Is the tiny model's blindness on qa / mcqa the visual path's fault or the LLM's? Three visual inputs, one LLM.
+"""Is the tiny model's blindness on qa / mcqa / tvg the visual path's fault or the LLM's? Visual inputs vs one LLM.
 
-A fresh tiny LLM is trained on the training split's qa + mcqa records (AdamW, batch 8, 20-step warm-up) with the
-visual path frozen, and every `--every` steps its teacher-forced answers on the first `--ntest` test records are
-scored with each record's own video and with another test record's video (rolled by 7). The visual input is one of:
+A fresh tiny LLM is trained on the training split's qa + mcqa records, or the `--tasks` given (AdamW, batch 8,
+20-step warm-up), with the visual path frozen, and every `--every` steps its teacher-forced answers on the first
+`--ntest` test records are scored with each record's own video and with another test record's video (rolled by 7).
+The visual input is one of:
 - `random`: the tiny profile's fixed random SigLIP + connector (what ships);
 - `warmup`: the same after the stage-1 vision warm-up (`ufvideo/train/vision_warmup.py`, `--warmup-epochs`,
   `--warmup-lr`): trained on train-split frames to predict, per LLM video token, which colours, shapes, colour-shape
   pairs, sizes and motions the renderer put in that token's cell (no test video is used);
 - `oracle`: no pixels at all: each video token *is* a fixed random projection of those per-cell labels, i.e. a
   perfect encoder. If the LLM does not read even these, the encoder is not what limits the tiny loop;
+- `oracle-time`: `oracle` plus the token's time bin (one-hot), which no pixel-based token carries: can the LLM
+  ground a span (`--tasks tvg`) when each token says when it is?
 - `oracle-bag`: every video token is the projection of the whole video's labels (max over cells), so reading needs
   no attention pattern at all, only a readout.
 `--tasks qa --kinds colour,shape` trains and scores only those tasks and question kinds (E16-E18: can an LLM that
@@ -60,7 +63,9 @@ def video_index(example: dict[str, Any]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a `ufvideo data synth --profile tiny` directory")
-    parser.add_argument("--visual", choices=("random", "warmup", "oracle", "oracle-bag"), default="random")
+    parser.add_argument(
+        "--visual", choices=("random", "warmup", "oracle", "oracle-bag", "oracle-time"), default="random"
+    )
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--every", type=int, default=250)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -90,30 +95,42 @@ def main() -> None:
     model.connector.requires_grad_(False)
     shown: list[int] = []
     if args.visual.startswith("oracle"):
-        projection = torch.randn(WIDTH, cfg.text_config.hidden_size, generator=torch.Generator().manual_seed(5))
+        bins = cfg.num_frames // cfg.connector_temporal_stride
+        per_bin = cfg.num_video_tokens() // bins
+        width = WIDTH + bins * (args.visual == "oracle-time")
+        projection = torch.randn(width, cfg.text_config.hidden_size, generator=torch.Generator().manual_seed(5))
+        time_code = torch.eye(bins).repeat_interleave(per_bin, 0)  # token k's time bin, one-hot
 
         def oracle(index: int) -> torch.Tensor:
             cells = labels(index)
+            if args.visual == "oracle-time":
+                return torch.cat([cells, time_code], -1)
             return cells.amax(0).expand_as(cells) if args.visual == "oracle-bag" else cells
 
         model.encode_video = lambda pixel_values: torch.stack([oracle(i) @ projection for i in shown])
 
-    def records(split: str) -> list[dict[str, Any]]:
+    def records(split: str) -> list[tuple[dict[str, Any], str]]:
+        """(example, "task/kind") of the chosen tasks and kinds."""
         dataset = CuratedDataset(args.data, split, settings)
         kinds = set(args.kinds.split(",")) if args.kinds else None
         return [
-            dataset[i]
+            (dataset[i], f"{task}/{dataset.record(i)['meta']['kind']}")
             for i, task in enumerate(dataset.tasks)
             if task in args.tasks.split(",") and (kinds is None or dataset.record(i)["meta"]["kind"] in kinds)
         ]
 
-    train, test = records("train"), records("test")[: args.ntest]
+    train = [example for example, _ in records("train")]
+    test_kinds = records("test")[: args.ntest]
+    test = [example for example, _ in test_kinds]
     collate = TrainCollator(processor, 2048)
     test_batch = {k: v for k, v in collate(test).items() if k not in ("target_masks", "target_valid")}
     test_ids = [video_index(e) for e in test]
 
+    per_record: dict[bool, torch.Tensor] = {}
+
     def score(shuffled: bool) -> tuple[float, float]:
-        """(exact answers, answer tokens) teacher-forced accuracy with own or another record's video."""
+        """(exact answers, answer tokens) teacher-forced accuracy with own or another record's video; each record's
+        exact hit is kept in `per_record` for the per-kind table at the end."""
         inputs = dict(test_batch)
         shown[:] = test_ids[-SHIFT:] + test_ids[:-SHIFT] if shuffled else test_ids
         if shuffled:
@@ -127,13 +144,15 @@ def main() -> None:
         hits = logits.argmax(-1) == targets[supervised]
         whole = torch.ones_like(targets, dtype=torch.bool)
         whole[supervised] = hits
+        per_record[shuffled] = whole.all(1)
         return float(whole.all(1).float().mean()), float(hits.float().mean())
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
     order = torch.Generator().manual_seed(0)
     print(
-        f"{args.visual}: {len(train)} train / {len(test)} test qa+mcqa records, {cfg.num_video_tokens()} video tokens"
+        f"{args.visual}: {len(train)} train / {len(test)} test {args.tasks} records, "
+        f"{cfg.num_video_tokens()} video tokens"
     )
     print("step | train CE | exact own / shuffled | answer tokens own / shuffled | seconds")
     started = time.perf_counter()
@@ -153,6 +172,11 @@ def main() -> None:
                 f"{time.perf_counter() - started:.0f}",
                 flush=True,
             )
+    print("kind | records | exact own / shuffled (last checkpoint)")
+    for kind in sorted({k for _, k in test_kinds}):
+        rows = torch.tensor([k == kind for _, k in test_kinds])
+        own, other = per_record[False][rows].float().mean(), per_record[True][rows].float().mean()
+        print(f"{kind} | {int(rows.sum())} | {own:.3f} / {other:.3f}")
 
 
 if __name__ == "__main__":

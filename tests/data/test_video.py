@@ -140,6 +140,23 @@ def test_probe_mp4(mp4: Path) -> None:
     assert probe(mp4) == VideoInfo(NUM_FRAMES, float(FPS), NUM_FRAMES / FPS, HEIGHT, WIDTH)
 
 
+def test_probe_remembers_a_file_until_it_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "clip.mp4"
+    write_video(path, coded_frames(20), FPS)
+    opened: list[str] = []
+    real_open = av.open
+    monkeypatch.setattr(av, "open", lambda name, *a, **k: opened.append(name) or real_open(name, *a, **k))
+    first = probe(path)
+    assert probe(path) == first and len(opened) == 1  # the second call reads no header
+    write_video(path, coded_frames(30), FPS)  # rewritten: new size, new mtime
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1))
+    before = len(opened)  # writing opened it too
+    assert probe(path).num_frames == 30 and len(opened) == before + 1
+    path.unlink()
+    with pytest.raises(FileNotFoundError, match="video not found"):
+        probe(path)
+
+
 @pytest.mark.parametrize("backend", ["pyav", "auto"])
 def test_read_frames_returns_exact_frames(mp4: Path, backend: str) -> None:
     wanted = [0, 39, 5, 5, 1, 20, 38]  # unsorted, repeated, both ends
