@@ -29,7 +29,7 @@ from ufvideo.config import ConfigError, to_dict
 from ufvideo.data.dataset import CuratedDataset, LoadSettings
 from ufvideo.data.shards import read_manifest
 from ufvideo.spool import MetricSpool
-from ufvideo.train import cpu_threads, vision_warmup
+from ufvideo.train import vision_warmup
 from ufvideo.train.args import (
     TrainConfig,
     checkpoints_dir,
@@ -216,8 +216,7 @@ def _run(cfg: TrainConfig, callbacks: Sequence[Any]) -> dict[str, Any]:
         if rank == 0
         else contextlib.nullcontext()
     )
-    on_cpu = cfg.use_cpu or not torch.cuda.is_available()
-    with tracked, sigterm_saves(preemption), cpu_threads.for_training(on_cpu, cfg.dataloader_num_workers):
+    with tracked, sigterm_saves(preemption):
         if warmup and rank == 0:
             tracking.log_metrics({"vision_warmup": warmup})
         output = trainer.train(resume_from_checkpoint=resume)
