@@ -112,12 +112,9 @@ def main() -> None:
     def records(split: str) -> list[tuple[dict[str, Any], str]]:
         """(example, "task/kind") of the chosen tasks and kinds."""
         dataset = CuratedDataset(args.data, split, settings)
-        kinds = set(args.kinds.split(",")) if args.kinds else None
-        return [
-            (dataset[i], f"{task}/{dataset.record(i)['meta']['kind']}")
-            for i, task in enumerate(dataset.tasks)
-            if task in args.tasks.split(",") and (kinds is None or dataset.record(i)["meta"]["kind"] in kinds)
-        ]
+        tasks, kinds = args.tasks.split(","), set(args.kinds.split(",")) if args.kinds else None
+        chosen = [(i, task, dataset.record(i)["meta"]["kind"]) for i, task in enumerate(dataset.tasks) if task in tasks]
+        return [(dataset[i], f"{task}/{kind}") for i, task, kind in chosen if kinds is None or kind in kinds]
 
     train = [example for example, _ in records("train")]
     test_kinds = records("test")[: args.ntest]
@@ -144,8 +141,8 @@ def main() -> None:
         hits = logits.argmax(-1) == targets[supervised]
         whole = torch.ones_like(targets, dtype=torch.bool)
         whole[supervised] = hits
-        per_record[shuffled] = whole.all(1)
-        return float(whole.all(1).float().mean()), float(hits.float().mean())
+        per_record[shuffled] = exact = whole.all(1)
+        return float(exact.float().mean()), float(hits.float().mean())
 
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / 20))
