@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ufvideo.data.frame_cache import FrameCache, shared_cache
 from ufvideo.data.masks import decode_rle
 from ufvideo.data.schema import RecordError
 from ufvideo.data.shards import data_root, parse_line, read_manifest, verify_shard
@@ -33,6 +34,8 @@ class LoadSettings:
     num_frames: int = 32
     num_sam_frames: int | None = 4  # None: every frame with a target mask (evaluation); else a random subset
     num_video_tokens: int = 0  # added to text length estimates for length-grouped batching
+    # MiB of decoded frames each loading process keeps across records of the same video (0: off; data/frame_cache.py)
+    frame_cache_mb: int = 0
 
 
 def _frame_keys(masks: Mapping[str, Any], with_mask_only: bool) -> list[int]:
@@ -76,6 +79,7 @@ def load_example(
         regions=record.get("regions"),
         sam_frame_indices=sam_idx,
         targets=targets or None,
+        frame_cache=shared_cache(settings.frame_cache_mb),
     )
     example.update(task=record.get("task"), conversation=record["conversations"])
     example["region_mode"] = record.get("region_mode", "multi")
@@ -93,10 +97,12 @@ def gather_inputs(
     regions: Sequence[Mapping[Any, Any]] | None = None,
     sam_frame_indices: Sequence[int] = (),
     targets: Sequence[Mapping[str, Any]] | None = None,
+    frame_cache: FrameCache | None = None,
 ) -> dict[str, Any]:
     """Decode once: the LLM frames, the key frames of `regions` ({frame: RLE}) and the SAM frames (+ targets).
 
-    Shared by training (`load_example`) and inference, so both see frames and masks the same way.
+    Shared by training (`load_example`) and inference, so both see frames and masks the same way. `frame_cache`
+    keeps decoded frames for the next record of the same video.
     """
     source = resolve_source(video, root)
     info = probe(source, fps_hint=fps)
@@ -106,7 +112,7 @@ def gather_inputs(
     key_idx = sorted({int(k) for region in regions for k in region})
     wanted = list(dict.fromkeys(llm + key_idx + sam_idx))
     try:
-        frames = dict(zip(wanted, read_frames(source, wanted), strict=True))
+        frames = dict(zip(wanted, read_frames(source, wanted, cache=frame_cache), strict=True))
     except (IndexError, FileNotFoundError) as exc:
         raise RecordError(str(source), 0, "video", str(exc), record_id) from exc
     example: dict[str, Any] = {

@@ -9,7 +9,7 @@ import bisect
 import functools
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +19,7 @@ import av
 import numpy as np
 from PIL import Image
 
+from ufvideo.data.frame_cache import FrameCache
 from ufvideo.errors import UFVideoError
 from ufvideo.files import atomic_write
 
@@ -365,13 +366,15 @@ def read_frames(
     backend: Backend = "auto",
     size: tuple[int, int] | None = None,
     root: PathLike | None = None,
+    cache: FrameCache | None = None,
 ) -> np.ndarray:
     """Frames at absolute `indices` (repeats allowed, any order) as (T, H, W, 3) uint8 RGB.
 
     Video files decode with torchcodec (`get_frames_at`, exact seek mode) when it imports and `backend` allows,
     else with PyAV seeking to keyframes (bench/bench_decode.py; both give the frames sequential decoding gives);
     frame folders and lists are read with PIL. `size` = (height, width) resizes every frame bilinearly with PIL, the
-    same for all backends so they stay interchangeable.
+    same for all backends so they stay interchangeable. With a `cache`, a video file's frames decoded before (by
+    this process, from the file as it is now) are taken from it and only the others are decoded.
     """
     if not indices:
         raise ValueError("read_frames needs at least one index")
@@ -388,12 +391,30 @@ def read_frames(
         if backend not in ("auto", "pyav", "torchcodec"):
             raise ValueError(f"unknown video backend {backend!r}")
         use_torchcodec = backend == "torchcodec" or (backend == "auto" and torchcodec_available())
-        found = (_decode_torchcodec if use_torchcodec else _decode_pyav_seek)(resolved, wanted)
+        decode = _decode_torchcodec if use_torchcodec else _decode_pyav_seek
+        found = decode(resolved, wanted) if cache is None else _decode_cached(resolved, wanted, decode, cache)
     out = [_resize(found[int(i)], size) for i in indices]
     shapes = {frame.shape for frame in out}
     if len(shapes) > 1:
         raise VideoError(f"{resolved}: frames differ in size {sorted(shapes)}; pass size=(height, width)")
     return np.stack(out)
+
+
+def _decode_cached(
+    path: Path, wanted: set[int], decode: Callable[[Path, set[int]], dict[int, np.ndarray]], cache: FrameCache
+) -> dict[int, np.ndarray]:
+    """`decode(path, wanted)`, decoding only the frames `cache` does not hold for the file as it is now."""
+    if not path.is_file():
+        return decode(path, wanted)  # raises the decoder's own error
+    file = FrameCache.file_key(path)
+    found = {i: frame for i in wanted if (frame := cache.get((*file, i))) is not None}
+    missing = wanted - found.keys()
+    if missing:
+        fresh = decode(path, missing)
+        for i, frame in fresh.items():
+            cache.put((*file, i), frame)
+        found.update(fresh)
+    return found
 
 
 def load_clip(

@@ -21,7 +21,9 @@ from ufvideo.train.callbacks import CHECKPOINT_PREFIX, latest_complete_checkpoin
 log = logging.getLogger(__name__)
 RUN_KEY_FILE = "run.json"
 # Fields that change where things go or how often they are logged, never the weights: a rerun may change them.
-NOT_IN_KEY = frozenset({"out", "output_uri", "dataloader_num_workers", "save_total_limit", "logging_steps"})
+NOT_IN_KEY = frozenset(
+    {"out", "output_uri", "dataloader_num_workers", "frame_cache_mb", "save_total_limit", "logging_steps"}
+)
 
 
 def run_key(cfg: TrainConfig, data_digest: str) -> dict[str, Any]:

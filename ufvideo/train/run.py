@@ -107,7 +107,7 @@ def _load_settings(cfg: TrainConfig, model: Any) -> LoadSettings:
     frames = model.config.num_frames
     if cfg.num_frames is not None and cfg.num_frames != frames:
         raise ConfigError(f"num_frames: {cfg.num_frames} differs from the model's num_frames {frames}")
-    return LoadSettings(frames, cfg.num_sam_frames, model.config.num_video_tokens())
+    return LoadSettings(frames, cfg.num_sam_frames, model.config.num_video_tokens(), cfg.frame_cache_mb)
 
 
 def make_trainer(
