@@ -45,6 +45,10 @@ def test_lru_keeps_recent_frames_within_the_byte_budget() -> None:
     assert len(cache) == 3 and cache.get(("v", 1, 1, 9)) is None
     kept = cache.get(("v", 1, 1, 3))
     assert kept is not None and not kept.flags.writeable
+    batch = np.zeros((2, 50), dtype=np.uint8)  # a decoder's batch: the cache keeps a copy, not a view into it
+    cache.put(("w", 1, 1, 0), batch[0])
+    held = cache.get(("w", 1, 1, 0))
+    assert held is not None and held.base is None and batch.flags.writeable
     with pytest.raises(ValueError, match=">= 0 bytes"):
         FrameCache(-1)
 

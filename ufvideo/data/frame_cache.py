@@ -48,9 +48,14 @@ class FrameCache:
         return frame
 
     def put(self, key: Key, frame: np.ndarray) -> None:
-        """Keep `frame` (made read-only) unless it alone exceeds the budget; evict the oldest until it fits."""
+        """Keep `frame` (made read-only) unless it alone exceeds the budget; evict the oldest until it fits.
+
+        A view (torchcodec returns one batch array for all frames) is copied, so that evicting it frees its bytes.
+        """
         if frame.nbytes > self.max_bytes or key in self._frames:
             return
+        if frame.base is not None:
+            frame = frame.copy()
         frame.flags.writeable = False
         self._frames[key] = frame
         self.bytes += frame.nbytes
