@@ -97,6 +97,13 @@ def read_json(path: str | os.PathLike[str], what: str = "file") -> Any:
             raise DataError(f"{path}: invalid JSON: {exc.msg} (line {exc.lineno})") from exc
 
 
+def file_identity(path: Path) -> tuple[str, int, int]:
+    """(path, size, mtime in ns): what tells a file's current content from an earlier one without reading it, for
+    caches of what was read from it (video headers, decoded frames). Raises OSError if the file is gone."""
+    stat = path.stat()
+    return str(path), stat.st_size, stat.st_mtime_ns
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

@@ -10,11 +10,10 @@ Cached frames are read-only; callers stack or copy them. Each process (each Data
 from __future__ import annotations
 
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
-Key = tuple[str, int, int, int]
+Key = tuple[str, int, int, int]  # ufvideo.files.file_identity + frame index
 
 
 class FrameCache:
@@ -31,12 +30,6 @@ class FrameCache:
 
     def __len__(self) -> int:
         return len(self._frames)
-
-    @staticmethod
-    def file_key(path: Path) -> tuple[str, int, int]:
-        """What identifies a file's current content without reading it."""
-        stat = path.stat()
-        return str(path), stat.st_size, stat.st_mtime_ns
 
     def get(self, key: Key) -> np.ndarray | None:
         frame = self._frames.get(key)

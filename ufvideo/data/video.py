@@ -21,7 +21,7 @@ from PIL import Image
 
 from ufvideo.data.frame_cache import FrameCache
 from ufvideo.errors import UFVideoError
-from ufvideo.files import atomic_write
+from ufvideo.files import atomic_write, file_identity
 
 # The public code assumes 3 fps for frame folders (MVBench's TVQA frames) and 25 fps for gifs.
 FRAMES_FPS = 3.0
@@ -136,8 +136,7 @@ def probe(source: VideoSource, fps_hint: float | None = None, root: PathLike | N
     assert isinstance(path, Path)
     if not path.is_file():
         raise FileNotFoundError(f"video not found: {path}")
-    stat = path.stat()
-    return _probe_file(str(path), stat.st_size, stat.st_mtime_ns, fps_hint)
+    return _probe_file(*file_identity(path), fps_hint)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -404,9 +403,10 @@ def _decode_cached(
     path: Path, wanted: set[int], decode: Callable[[Path, set[int]], dict[int, np.ndarray]], cache: FrameCache
 ) -> dict[int, np.ndarray]:
     """`decode(path, wanted)`, decoding only the frames `cache` does not hold for the file as it is now."""
-    if not path.is_file():
+    try:
+        file = file_identity(path)
+    except OSError:
         return decode(path, wanted)  # raises the decoder's own error
-    file = FrameCache.file_key(path)
     found = {i: frame for i in wanted if (frame := cache.get((*file, i))) is not None}
     missing = wanted - found.keys()
     if missing:
